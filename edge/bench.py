@@ -1,0 +1,169 @@
+"""Throughput of the detection path against raw ONNX Runtime inference, measured side by side.
+
+The machines this runs on share their CPUs, and their speed drifts by a factor of two within
+seconds. So every figure comes from interleaved rounds: in each round the raw inference loops
+and the full path run one after another on the same number of frames, each round yields its
+own ratios, and the report gives medians over the rounds.
+
+Raw inference is measured two ways, both on a blob prepared once from the source's first frame:
+- single: one run at a time with ONNX Runtime's threads over all cores (the usual loop);
+- parallel: the detector's own layout (`runs` in flight x `threads` each), what the path uses.
+The headline ratio divides the full path by the faster of the two.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edge.detect.config import DetectorConfig
+from edge.detect.detector import Detector
+from edge.detect.stream import DetectionStream
+from edge.errors import SourceError
+from edge.sources import Frame, open_source
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    model: str
+    source: str
+    provider: str
+    input_size: str
+    frames_per_round: int
+    rounds: int
+    runs: int
+    threads: int
+    raw_single_fps: float
+    raw_parallel_fps: float
+    raw_best_fps: float
+    full_fps: float
+    ratio: float  # full path / best raw, median of per-round ratios
+    ratio_vs_single: float  # full path / single-run raw, median of per-round ratios
+    latency_p50_ms: float
+    latency_p99_ms: float
+    decode_ms: float
+    preprocess_ms: float
+    infer_ms: float
+    postprocess_ms: float
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _cycle(spec: str) -> Iterator[Frame]:
+    """Frames of a file source for ever (reopened at its end); a live source as it comes."""
+    while True:
+        source = open_source(spec)
+        n = 0
+        for frame in source:
+            n += 1
+            yield frame
+        source.close()
+        if n == 0 or source.is_live:
+            raise SourceError(f"{spec}: source ended during the benchmark")
+
+
+def _take(it: Iterator[Frame], n: int) -> Iterator[Frame]:
+    for _ in range(n):
+        yield next(it)
+
+
+def _stage_times(detector: Detector, frames: Iterator[Frame], n: int = 30) -> tuple[float, float, float, float]:
+    """Median ms of decode, preprocess, infer and postprocess, one frame at a time."""
+    dec, pre, inf, post = [], [], [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        frame = next(frames)
+        t1 = time.perf_counter()
+        blob, boxes = detector.preprocess([frame.image])
+        t2 = time.perf_counter()
+        out = detector.infer(blob)
+        t3 = time.perf_counter()
+        detector.postprocess(out, boxes)
+        t4 = time.perf_counter()
+        dec.append(t1 - t0), pre.append(t2 - t1), inf.append(t3 - t2), post.append(t4 - t3)
+    return tuple(statistics.median(x) * 1000 for x in (dec, pre, inf, post))  # type: ignore[return-value]
+
+
+def run_bench(
+    config: DetectorConfig,
+    source: str,
+    *,
+    frames_per_round: int = 60,
+    rounds: int = 12,
+    on_round: Callable[[int, dict], None] | None = None,
+) -> BenchResult:
+    detector = Detector(config)
+    single = Detector(config.model_copy(update={"threads": 0, "runs": 1}), model_path=detector.model_path)
+    frames = _cycle(source)
+    first = next(frames)
+    blob, _ = detector.preprocess([first.image])
+    pool = ThreadPoolExecutor(detector.parallel_runs)
+
+    def raw_single() -> float:
+        t = time.perf_counter()
+        for _ in range(frames_per_round):
+            single.infer(blob)
+        return frames_per_round / (time.perf_counter() - t)
+
+    def raw_parallel() -> float:
+        t = time.perf_counter()
+        list(pool.map(lambda _: detector.infer(blob), range(frames_per_round)))
+        return frames_per_round / (time.perf_counter() - t)
+
+    latencies: list[float] = []
+
+    def full() -> float:
+        stream = DetectionStream(detector, _take(frames, frames_per_round))
+        t = time.perf_counter()
+        n = sum(1 for _ in stream)
+        fps = n / (time.perf_counter() - t)
+        latencies.extend(stream.latencies)
+        return fps
+
+    raw_single(), raw_parallel(), full()  # warm-up: allocator, thread pools, decoder
+    latencies.clear()
+    rows = []
+    try:
+        for i in range(rounds):
+            row = {"raw_single": raw_single(), "raw_parallel": raw_parallel(), "full": full()}
+            row["ratio"] = row["full"] / max(row["raw_single"], row["raw_parallel"])
+            row["ratio_vs_single"] = row["full"] / row["raw_single"]
+            rows.append(row)
+            if on_round:
+                on_round(i, row)
+        stages = _stage_times(detector, frames)
+    finally:
+        pool.shutdown()
+
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    lat = np.array(latencies) * 1000
+    return BenchResult(
+        model=detector.model_path.name,
+        source=source,
+        provider=detector.provider,
+        input_size=f"{detector.input_hw[0]}x{detector.input_hw[1]}",
+        frames_per_round=frames_per_round,
+        rounds=rounds,
+        runs=detector.parallel_runs,
+        threads=detector.threads,
+        raw_single_fps=med("raw_single"),
+        raw_parallel_fps=med("raw_parallel"),
+        raw_best_fps=max(med("raw_single"), med("raw_parallel")),
+        full_fps=med("full"),
+        ratio=med("ratio"),
+        ratio_vs_single=med("ratio_vs_single"),
+        latency_p50_ms=float(np.percentile(lat, 50)),
+        latency_p99_ms=float(np.percentile(lat, 99)),
+        decode_ms=stages[0],
+        preprocess_ms=stages[1],
+        infer_ms=stages[2],
+        postprocess_ms=stages[3],
+    )

@@ -1,0 +1,51 @@
+"""`zastava-edge bench`: detection path throughput against raw inference, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edge.cli.common import add_detector_options, detector_config, positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure raw inference and full detection-path throughput side by side",
+        description="Interleaved rounds of raw ONNX Runtime inference and the full detection path "
+        "(decode, preprocess, infer, postprocess) on SOURCE; medians over rounds.",
+    )
+    p.add_argument("source", help="video file (replayed in a loop), image folder, or stream")
+    add_detector_options(p)
+    p.add_argument("--frames", type=positive_int, default=60, help="frames per round for each measurement")
+    p.add_argument("--rounds", type=positive_int, default=12, help="interleaved rounds (median reported)")
+    p.add_argument("--json", action="store_true", help="last line: the figures as one JSON object")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.bench import run_bench
+
+    def on_round(i: int, row: dict) -> None:
+        print(
+            f"round {i + 1}/{args.rounds}: raw single {row['raw_single']:.1f}/s, raw parallel "
+            f"{row['raw_parallel']:.1f}/s, full path {row['full']:.1f}/s, ratio {row['ratio']:.2f}",
+            file=sys.stderr,
+        )
+
+    r = run_bench(detector_config(args), args.source, frames_per_round=args.frames, rounds=args.rounds, on_round=on_round)
+    print(f"model {r.model} {r.input_size} on {r.provider}; source {r.source}; {r.rounds} rounds x {r.frames_per_round} frames")
+    print(f"raw inference, 1 run x all cores:       {r.raw_single_fps:7.1f} frames/s")
+    print(f"raw inference, {r.runs} runs x {r.threads} thread(s):     {r.raw_parallel_fps:7.1f} frames/s")
+    print(f"full detection path ({r.runs} runs in flight): {r.full_fps:7.1f} frames/s")
+    print(f"ratio full / best raw:                  {r.ratio:7.2f}")
+    print(f"ratio full / single-run raw:            {r.ratio_vs_single:7.2f}")
+    print(f"latency per frame (read to detections): p50 {r.latency_p50_ms:.1f} ms, p99 {r.latency_p99_ms:.1f} ms")
+    print(
+        f"stages, one frame at a time (median ms): decode {r.decode_ms:.2f}, preprocess {r.preprocess_ms:.2f}, "
+        f"infer {r.infer_ms:.2f}, postprocess {r.postprocess_ms:.2f}"
+    )
+    if args.json:
+        print(json.dumps(r.as_dict()))
+    return 0

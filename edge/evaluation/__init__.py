@@ -1,0 +1,1 @@
+"""Accuracy measurements with established evaluators."""
