@@ -76,6 +76,18 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
     )
 
 
+def damaged_copy(src: Path, dst: Path, *, zero_at: float | None = None, keep: float | None = None) -> Path:
+    """A real file damaged in place: 20 kB zeroed at a fraction of its length, or cut short."""
+    data = bytearray(src.read_bytes())
+    if zero_at is not None:
+        start = int(len(data) * zero_at)
+        data[start : start + 20_000] = bytes(20_000)
+    if keep is not None:
+        data = data[: int(len(data) * keep)]
+    dst.write_bytes(bytes(data))
+    return dst
+
+
 def require_module(name: str) -> None:
     """Skip (with the reason) when an optional extra is absent; CI installs every extra and
     fails any skip, so this never hides a missing dependency there."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from conftest import run_cli
+from conftest import damaged_copy, run_cli
 
 
 def test_detect_image_prints_and_writes_annotated_picture(dog_jpg: Path, tmp_path: Path):
@@ -52,19 +52,8 @@ def test_detect_runs_a_video_end_to_end(videos: Path, tmp_path: Path):
     assert n == 341
 
 
-def _damaged(src: Path, dst: Path, *, zero_at=None, keep=None) -> Path:
-    data = bytearray(src.read_bytes())
-    if zero_at is not None:
-        start = int(len(data) * zero_at)
-        data[start : start + 20_000] = bytes(20_000)
-    if keep is not None:
-        data = data[: int(len(data) * keep)]
-    dst.write_bytes(bytes(data))
-    return dst
-
-
 def test_truncated_video_processes_what_it_can_then_exits_2(videos: Path, tmp_path: Path):
-    path = _damaged(videos / "car-detection.mp4", tmp_path / "cut.mp4", keep=0.5)
+    path = damaged_copy(videos / "car-detection.mp4", tmp_path / "cut.mp4", keep=0.5)
     r = run_cli("detect", str(path))
     assert r.returncode == 2
     assert len(r.stdout.splitlines()) > 100
@@ -74,7 +63,7 @@ def test_truncated_video_processes_what_it_can_then_exits_2(videos: Path, tmp_pa
 
 
 def test_corrupt_frames_are_skipped_and_reported(videos: Path, tmp_path: Path):
-    path = _damaged(videos / "car-detection.mp4", tmp_path / "damaged.mp4", zero_at=0.5)
+    path = damaged_copy(videos / "car-detection.mp4", tmp_path / "damaged.mp4", zero_at=0.5)
     r = run_cli("detect", str(path), "--json")
     assert r.returncode == 0, r.stderr
     assert "corrupt frame(s) skipped" in r.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import free_port
+from conftest import damaged_copy, free_port
 from edge.errors import SourceError
 from edge.sources import (
     ImageFolderSource,
@@ -39,20 +39,9 @@ def test_video_file_frames_carry_container_timestamps(videos: Path):
     assert src.state is SourceState.ENDED and src.incomplete is None and src.stats.corrupt_frames == 0
 
 
-def _damage(src: Path, dst: Path, *, zero_at: float | None = None, keep: float | None = None) -> Path:
-    data = bytearray(src.read_bytes())
-    if zero_at is not None:
-        start = int(len(data) * zero_at)
-        data[start : start + 20_000] = bytes(20_000)
-    if keep is not None:
-        data = data[: int(len(data) * keep)]
-    dst.write_bytes(bytes(data))
-    return dst
-
-
 def test_corrupt_frames_mid_stream_are_skipped_and_counted(videos: Path, tmp_path: Path):
     # 20 kB of zeros in the middle of a real H.264 stream destroys a couple of frames.
-    path = _damage(videos / "car-detection.mp4", tmp_path / "damaged.mp4", zero_at=0.5)
+    path = damaged_copy(videos / "car-detection.mp4", tmp_path / "damaged.mp4", zero_at=0.5)
     src = VideoFileSource(path)
     frames = list(src)
     assert src.stats.corrupt_frames >= 1
@@ -63,7 +52,7 @@ def test_corrupt_frames_mid_stream_are_skipped_and_counted(videos: Path, tmp_pat
 
 
 def test_truncated_video_is_reported(videos: Path, tmp_path: Path):
-    path = _damage(videos / "car-detection.mp4", tmp_path / "cut.mp4", keep=0.5)
+    path = damaged_copy(videos / "car-detection.mp4", tmp_path / "cut.mp4", keep=0.5)
     src = VideoFileSource(path)
     n = sum(1 for _ in src)
     assert 100 < n < 377
