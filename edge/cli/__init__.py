@@ -26,7 +26,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge.cli import bench, detect, models_cmd
+    from edge.cli import bench, config_cmd, detect, eval_cmd, models_cmd, replay, run
 
     parser = OneLineParser(prog=PROG, description="Zastava edge node: detection on camera and radar streams.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     detect.register(sub)
     models_cmd.register(sub)
     bench.register(sub)
+    eval_cmd.register(sub)
+    replay.register(sub)
+    config_cmd.register(sub)
+    run.register(sub)
     return parser
 
 

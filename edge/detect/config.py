@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Settings a running session can take between two frames; any other change needs a new session.
+LIVE_DETECTOR_FIELDS = frozenset({"conf", "iou", "classes", "min_box", "max_box", "max_det", "names"})
+
 Provider = Literal["cpu", "cuda", "tensorrt", "openvino", "auto"]
 LayoutName = Literal["auto", "yolox", "ultralytics", "yolov5", "end2end"]
 

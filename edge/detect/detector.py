@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from edge.detect.config import DetectorConfig
+from edge.detect.config import LIVE_DETECTOR_FIELDS, DetectorConfig
 from edge.detect.layouts import CONVENTIONS, NEEDS_NMS, Candidates, Layout, decode, infer_layout, num_classes
 from edge.detect.letterbox import Letterbox, letterbox_into
 from edge.detect.providers import choose_providers, parallelism
@@ -221,6 +221,18 @@ class Detector:
             else:
                 raise ModelError(f"classes: {c!r} is not a class of {self.model_path.name} (e.g. {', '.join(self.names[:8])})")
         return np.array(sorted(set(ids)), dtype=np.int64)
+
+    def apply_live_settings(self, config: DetectorConfig) -> None:
+        """Take new post-processing settings (thresholds, classes, box limits) on the running
+        session; anything that needs a new session (model, layout, provider...) is refused."""
+        old, new = self.config.model_dump(), config.model_dump()
+        fixed = [k for k in old if k not in LIVE_DETECTOR_FIELDS and old[k] != new[k]]
+        if fixed:
+            raise ModelError(f"detector.{fixed[0]} cannot change on a running detector; restart the camera")
+        class_filter = self._class_filter(config.classes)
+        if config.names:
+            self.names = tuple(config.names)
+        self.config, self.class_filter = config, class_filter
 
     @property
     def dynamic_batch(self) -> bool:
