@@ -49,13 +49,22 @@ class CameraWorker:
             return lambda t: dt.datetime.fromtimestamp(t, tz)
         return lambda t: started + dt.timedelta(seconds=t)  # a recording: seconds from its start
 
+    def update_config(self, config: NodeConfig) -> None:
+        """A new config for this camera, applied between two frames (or at start-up)."""
+        self.config = config
+        if self.pipeline is not None:
+            self.pipeline.request_config(config)
+
     def _run(self) -> None:
-        camera = self.config.camera(self.camera_id)
+        config = self.config
+        camera = config.camera(self.camera_id)
         try:
             src = open_source(camera.source, fps=camera.source_fps, policy=ReconnectPolicy(), clock=self.node.clock)
             self._source = src
             wall = self._wall(src.is_live, dt.datetime.fromtimestamp(self.node.clock.now(), dt.timezone.utc))
-            self.pipeline = CameraPipeline(self.config, self.camera_id, wall)
+            self.pipeline = CameraPipeline(config, self.camera_id, wall)
+            if self.config is not config:  # a reload arrived while the model was loading
+                self.pipeline.request_config(self.config)
             for frame, det in DetectionStream(self.pipeline.detector, cap_fps(src, camera.fps_cap)):
                 if self._stop.is_set():
                     break
@@ -77,7 +86,9 @@ class CameraWorker:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._source is not None:
+        # A live source's reader waits for frames and must be woken; a file's reader must not
+        # have its decoder released under it, it stops at the next frame.
+        if self._source is not None and self._source.is_live:
             self._source.close()
 
 
@@ -112,9 +123,8 @@ class EdgeNode:
                     log.warning("camera %s: %s changed: restarting it", cam.id, ", ".join(reasons))
                     worker.stop()
                     self._start(new, cam.id)
-                elif worker.pipeline is not None:
-                    worker.pipeline.request_config(new)
-                    worker.config = new
+                else:
+                    worker.update_config(new)
             self.config = new
 
     def _start(self, config: NodeConfig, camera_id: str) -> None:
