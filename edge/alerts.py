@@ -12,7 +12,7 @@ from ulid import ULID
 
 from edge.annotate import draw_label
 from edge.config import NodeConfig, SnapshotSettings
-from edge.contract import Alert, PathPoint, SnapshotInfo
+from edge.contract import MAX_BYTES, Alert, Kind, PathPoint, SnapshotInfo
 from edge.geometry import anchor_points
 from edge.rules import RuleEvent
 from edge.sources import Frame
@@ -74,6 +74,27 @@ def draw_evidence(img: np.ndarray, event: RuleEvent, zone_px: np.ndarray | None,
     return out
 
 
+def alert_id(when: dt.datetime, site: str, node: str, camera: str, event: RuleEvent) -> str:
+    """A ULID whose time is the event's and whose other 80 bits are a hash of what the event is.
+
+    The same event gets the same id: a node that re-processes a recording after a crash raises
+    alerts central already has, and central's idempotent insert keeps one row each.
+    """
+    tracks = ",".join(str(tr.id) for tr in event.tracks)
+    what = f"{site}/{node}/{camera}/{event.rule.id}/{tracks}/{event.time:.6f}/{event.direction}"
+    ms = int(when.timestamp() * 1000)
+    return str(ULID.from_bytes(ms.to_bytes(6, "big") + hashlib.sha256(what.encode()).digest()[:10]))
+
+
+def fit_on_the_wire(alert: Alert) -> Alert:
+    """Central refuses an alert over the contract's size limit; long names and ids could push
+    one over, so the path gives way first (oldest points dropped)."""
+    limit = MAX_BYTES[Kind.ALERT]
+    while len(alert.to_json().encode()) > limit and alert.path:
+        alert = alert.model_copy(update={"path": alert.path[len(alert.path) // 4 + 1:]})
+    return alert
+
+
 class AlertBuilder:
     """Makes Alert records for one camera; `wall(t)` maps a frame timestamp to UTC."""
 
@@ -109,7 +130,7 @@ class AlertBuilder:
         jpeg, w, h = encode_snapshot(draw_evidence(frame.image, event, zone_px, line_px), settings.snapshot)
         when = self._utc(event.time)
         alert = Alert(
-            id=str(ULID.from_datetime(when)),
+            id=alert_id(when, self.config.node.site, self.config.node.id, self.camera.id, event),
             site=self.config.node.site,
             node=self.config.node.id,
             camera=self.camera.id,
@@ -136,4 +157,4 @@ class AlertBuilder:
             path=path,
             snapshot=SnapshotInfo(width=w, height=h, bytes=len(jpeg), sha256=hashlib.sha256(jpeg).hexdigest()),
         )
-        return AlertRecord(alert, jpeg)
+        return AlertRecord(fit_on_the_wire(alert), jpeg)

@@ -16,7 +16,6 @@ model is published in configs/schemas/node-config.schema.json.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge.detect.config import DetectorConfig
 from edge.errors import ZastavaError
 from edge.geometry import polygon_self_intersection, segment_length
+from edge.envsubst import expand_env
 from edge.track import TrackerConfig
 
 SCHEMA_VERSION = 1
@@ -247,12 +247,50 @@ def _known(ids: set[str]) -> str:
 class SnapshotSettings(Strict):
     max_width: int = Field(1280, ge=64, le=7680, description="Snapshots wider than this are scaled down.")
     quality: int = Field(85, ge=10, le=100, description="JPEG quality.")
-    max_bytes: int = Field(400_000, ge=10_000, le=10_000_000, description="Quality is lowered until the JPEG fits.")
+    max_bytes: int = Field(
+        400_000, ge=10_000, le=2 * 1024 * 1024, description="Quality is lowered until the JPEG fits (the wire allows 2 MiB)."
+    )
 
 
 class AlertSettings(Strict):
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
-    path_points: int = Field(50, ge=2, le=1000, description="Recent track positions carried by an alert.")
+    path_points: int = Field(50, ge=2, le=500, description="Recent track positions carried by an alert.")
+
+
+class MqttSettings(Strict):
+    """How the node reaches the broker. Credentials come from the environment (${VAR})."""
+
+    broker: str = Field(
+        pattern=r"^mqtts?://[^/\s:]+(:\d{1,5})?/?$", description="mqtt://host[:1883] or mqtts://host[:8883] (TLS)."
+    )
+    username: str | None = Field(None, max_length=200, description="Defaults to the node id.")
+    password: str | None = Field(None, max_length=500)
+    ca_file: Path | None = Field(None, description="CA bundle that signed the broker's certificate (mqtts).")
+    cert_file: Path | None = Field(None, description="Client certificate, when the broker asks for one.")
+    key_file: Path | None = Field(None, description="Client certificate's private key.")
+    client_id: str | None = Field(None, max_length=128, description="Defaults to zastava-edge-{site}-{node}.")
+    protocol: Literal["auto", "5", "3.1.1"] = Field("auto", description="auto: MQTT 5, else 3.1.1 if the broker refuses it.")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    session_expiry_s: int = Field(7 * 86_400, ge=0, description="How long the broker keeps the session while away.")
+    reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+    max_inflight: int = Field(64, ge=1, le=10_000, description="Alerts published and not yet acknowledged.")
+    heartbeat_s: float = Field(10.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _client_cert_pair(self):
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class OutboxSettings(Strict):
+    """The local store every alert waits in until the broker has acknowledged it."""
+
+    path: Path = Field(Path("zastava-outbox.db"), description="SQLite file; relative paths are under the state folder.")
+    max_alerts: int = Field(100_000, ge=10, le=100_000_000)
+    max_bytes: int = Field(1_000_000_000, ge=1_000_000, description="Alerts and snapshots together.")
+    max_age_s: float = Field(7 * 86_400, gt=0, description="Older alerts are dropped (and counted).")
 
 
 class NodeConfig(Strict):
@@ -263,6 +301,8 @@ class NodeConfig(Strict):
     node: NodeIdentity
     cameras: list[CameraConfig] = Field(min_length=1, max_length=64)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    mqtt: MqttSettings | None = Field(None, description="Publish alerts to a broker; without it, `run` prints them.")
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
 
     @model_validator(mode="after")
     def _unique_cameras(self):
@@ -282,26 +322,7 @@ class NodeConfig(Strict):
 
 # -- loading ---------------------------------------------------------------------------------
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RULE_TAGS = {"intrusion", "loitering", "line_crossing", "crowding"}
-
-
-def _expand_env(value, path: str, problems: list[str]):
-    """${NAME} in any string is replaced from the environment, so secrets stay out of files."""
-    if isinstance(value, str):
-        def sub(m: re.Match) -> str:
-            name = m.group(1)
-            if name not in os.environ:
-                problems.append(f"{path}: environment variable {name} is not set")
-                return ""
-            return os.environ[name]
-
-        return _ENV.sub(sub, value)
-    if isinstance(value, list):
-        return [_expand_env(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return {k: _expand_env(v, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
-    return value
 
 
 def _location(loc: tuple) -> str:
@@ -346,7 +367,7 @@ def parse_config(text: str, origin: str = "<config>") -> NodeConfig:
     if not isinstance(raw, dict):
         raise ConfigError([f"{origin}: a config is a mapping with `node` and `cameras`, got {type(raw).__name__}"])
     problems: list[str] = []
-    raw = _expand_env(raw, "", problems)
+    raw = expand_env(raw, "", problems)
     try:
         config = NodeConfig.model_validate(raw)
     except ValidationError as e:

@@ -1,31 +1,44 @@
-"""The edge node: every configured camera through its pipeline, with config hot reload.
+"""The edge node: every configured camera through its pipeline, alerts delivered, config reloaded.
 
 Each camera runs on its own thread (decode and inference overlap inside it, see
-edge.detect.stream). Alerts go to a sink; this release's sink writes JSON lines and snapshot
-files, the durable MQTT outbox plugs in at the same place.
+edge.detect.stream). Alerts go to the sink: with an `mqtt` section in the config, the durable
+outbox that the publisher drains to the broker; without one, a printer (JSON lines). A heartbeat
+reports each camera's figures and the outbox's depth; `config/state` says which config runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge.alerts import AlertRecord
 from edge.clock import SYSTEM_CLOCK, Clock
 from edge.config import NodeConfig, load_config
+from edge.contract import CameraHealth, ConfigState, Heartbeat, Kind
 from edge.detect.stream import DetectionStream
 from edge.errors import ZastavaError
 from edge.pipeline import CameraPipeline, FrameResult, cap_fps, needs_restart
 from edge.reload import ConfigReloader
-from edge.sources import ReconnectPolicy, open_source
+from edge.sources import ReconnectPolicy, SourceState, open_source
 
 log = logging.getLogger(__name__)
 
 AlertSink = Callable[[AlertRecord], None]
+ENV_STATE_DIR = "ZASTAVA_STATE_DIR"
+
+
+@dataclass
+class _Interval:
+    frames: int = 0
+    latency_s: float = 0.0
+    since: float = 0.0
 
 
 class CameraWorker:
@@ -39,6 +52,8 @@ class CameraWorker:
         self.alerts = 0
         self.error: str | None = None
         self.pipeline: CameraPipeline | None = None
+        self._interval = _Interval(since=time.monotonic())
+        self._interval_lock = threading.Lock()
         self._stop = threading.Event()
         self._source = None
         self.thread = threading.Thread(target=self._run, name=f"camera:{camera_id}", daemon=True)
@@ -48,6 +63,14 @@ class CameraWorker:
         if live:  # live frames are stamped with the epoch time of their capture
             return lambda t: dt.datetime.fromtimestamp(t, tz)
         return lambda t: started + dt.timedelta(seconds=t)  # a recording: seconds from its start
+
+    def _recording_start(self, source) -> dt.datetime:
+        """A recording's frames have no wall time; take the file's modification time, which stays
+        the same when the node restarts on it, so the same events get the same alert ids."""
+        try:
+            return dt.datetime.fromtimestamp(Path(source.name).stat().st_mtime, dt.timezone.utc)
+        except OSError:
+            return dt.datetime.fromtimestamp(self.node.clock.now(), dt.timezone.utc)
 
     def update_config(self, config: NodeConfig) -> None:
         """A new config for this camera, applied between two frames (or at start-up)."""
@@ -61,15 +84,19 @@ class CameraWorker:
         try:
             src = open_source(camera.source, fps=camera.source_fps, policy=ReconnectPolicy(), clock=self.node.clock)
             self._source = src
-            wall = self._wall(src.is_live, dt.datetime.fromtimestamp(self.node.clock.now(), dt.timezone.utc))
-            self.pipeline = CameraPipeline(config, self.camera_id, wall)
+            start = None if src.is_live else self._recording_start(src)
+            self.pipeline = CameraPipeline(config, self.camera_id, self._wall(src.is_live, start))
             if self.config is not config:  # a reload arrived while the model was loading
                 self.pipeline.request_config(self.config)
-            for frame, det in DetectionStream(self.pipeline.detector, cap_fps(src, camera.fps_cap)):
+            stream = DetectionStream(self.pipeline.detector, cap_fps(src, camera.fps_cap))
+            for frame, det in stream:
                 if self._stop.is_set():
                     break
                 result = self.pipeline.step(frame, det)
                 self.frames += 1
+                with self._interval_lock:
+                    self._interval.frames += 1
+                    self._interval.latency_s += stream.latencies[-1]
                 for rec in result.alerts:
                     self.alerts += 1
                     self.node.sink(rec)
@@ -80,6 +107,25 @@ class CameraWorker:
         finally:
             if self._source is not None:
                 self._source.close()
+
+    def health(self) -> CameraHealth:
+        """This camera's figures since the last call."""
+        now = time.monotonic()
+        with self._interval_lock:
+            iv, self._interval = self._interval, _Interval(since=now)
+        src = self._source
+        elapsed = max(1e-6, now - iv.since)
+        return CameraHealth(
+            camera=self.camera_id,
+            source_state=(src.state.value if src else SourceState.CONNECTING.value) if not self.error else "failed",
+            fps=round(iv.frames / elapsed, 2),
+            inference_ms=round(1000 * iv.latency_s / iv.frames, 2) if iv.frames else 0.0,
+            frames=self.frames,
+            dropped_frames=src.stats.dropped_frames if src else 0,
+            corrupt_frames=src.stats.corrupt_frames if src else 0,
+            alerts=self.alerts,
+            error=self.error[:500] if self.error else None,
+        )
 
     def start(self) -> None:
         self.thread.start()
@@ -92,22 +138,59 @@ class CameraWorker:
             self._source.close()
 
 
+def state_dir(explicit: Path | None = None) -> Path:
+    """--state-dir, else $ZASTAVA_STATE_DIR, else systemd's $STATE_DIRECTORY, else ./zastava-state."""
+    return Path(explicit or os.environ.get(ENV_STATE_DIR) or os.environ.get("STATE_DIRECTORY") or "zastava-state")
+
+
 class EdgeNode:
-    def __init__(self, config_path: str | Path, sink: AlertSink, *, clock: Clock = SYSTEM_CLOCK,
+    def __init__(self, config_path: str | Path, sink: AlertSink | None = None, *, clock: Clock = SYSTEM_CLOCK,
                  on_frame: Callable[[CameraWorker, FrameResult], None] = lambda w, r: None,
-                 reload_interval_s: float = 1.0):
+                 reload_interval_s: float = 1.0, state: Path | None = None, broker: str | None = None):
+        from edge.config import MqttSettings
+
         self.config_path = Path(config_path)
         self.config = load_config(self.config_path)
-        self.sink = sink
+        if broker:  # a broker named on the command line wins over (or stands in for) the config's
+            base = self.config.mqtt.model_dump() if self.config.mqtt else {}
+            self.config = self.config.model_copy(update={"mqtt": MqttSettings(**{**base, "broker": broker})})
         self.clock = clock
         self.on_frame = on_frame
+        self.started = time.monotonic()
         self.workers: dict[str, CameraWorker] = {}
-        self.reloader = ConfigReloader(self.config_path, self.config, self.apply, interval_s=reload_interval_s)
+        self.outbox = self.publisher = None
+        self.evicted = 0
+        self.printer = sink
+        if self.config.mqtt is not None:
+            from edge.outbox import Outbox
+            from edge.publisher import Publisher
+
+            path = self.config.outbox.path
+            path = path if path.is_absolute() else state_dir(state) / path
+            self.outbox = Outbox(path, self.config.outbox)
+            self.publisher = Publisher(self.config.mqtt, self.config.node, self.outbox,
+                                       config_version=lambda: self.config.version)
+        self.reloader = ConfigReloader(self.config_path, self.config, self.apply, interval_s=reload_interval_s,
+                                       on_reject=self._rejected)
         self._lock = threading.Lock()
+        self._heartbeat_stop = threading.Event()
+
+    # -- alerts ------------------------------------------------------------------------------------
+
+    def sink(self, rec: AlertRecord) -> None:
+        if self.outbox is not None:
+            self.outbox.put(rec)
+        if self.printer is not None:
+            self.printer(rec)
+
+    # -- config ------------------------------------------------------------------------------------
 
     def apply(self, new: NodeConfig) -> None:
         """Hand a validated config to the cameras: most changes apply between two frames; a new
         source or model restarts that camera; added and removed cameras start and stop."""
+        if self.config.mqtt is not None and new.mqtt != self.config.mqtt:
+            log.warning("mqtt settings changed in the config: they take effect at the next start")
+            new = new.model_copy(update={"mqtt": self.config.mqtt})
         with self._lock:
             old_ids, new_ids = set(self.workers), {c.id for c in new.cameras}
             for cam_id in old_ids - new_ids:
@@ -126,15 +209,63 @@ class EdgeNode:
                 else:
                     worker.update_config(new)
             self.config = new
+        self._config_state("applied", [])
+
+    def _rejected(self, problems: list[str]) -> None:
+        self._config_state("rejected", problems)
+
+    def _config_state(self, state: str, errors: list[str]) -> None:
+        if self.publisher is None:
+            return
+        msg = ConfigState(site=self.config.node.site, node=self.config.node.id, time=dt.datetime.now(dt.timezone.utc),
+                          state=state, applied_version=self.config.version, desired_version=None, errors=errors[:200])
+        self.publisher.publish_message(Kind.CONFIG_STATE, msg.model_dump_json().encode())
 
     def _start(self, config: NodeConfig, camera_id: str) -> None:
         worker = CameraWorker(self, config, camera_id)
         self.workers[camera_id] = worker
         worker.start()
 
-    def run(self, stop: threading.Event | None = None) -> None:
-        """Run until every camera's source has ended (recordings) or `stop` is set."""
+    # -- heartbeat ---------------------------------------------------------------------------------
+
+    def heartbeat(self) -> Heartbeat:
+        with self._lock:
+            cameras = [w.health() for w in self.workers.values()]
+        depth, size, oldest = self.outbox.depth() if self.outbox else (0, 0, None)
+        return Heartbeat(
+            site=self.config.node.site,
+            node=self.config.node.id,
+            time=dt.datetime.now(dt.timezone.utc),
+            uptime_s=round(time.monotonic() - self.started, 1),
+            cameras=cameras,
+            outbox_depth=depth,
+            outbox_bytes=size,
+            outbox_oldest_s=round(oldest, 1) if oldest is not None else None,
+            outbox_evicted=self.outbox.counter("evicted") if self.outbox else 0,
+            published=self.publisher.published if self.publisher else 0,
+            last_sequence=self.outbox.last_sequence() if self.outbox else None,
+            mqtt_reconnects=self.publisher.reconnects if self.publisher else 0,
+            config_version=self.config.version,
+        )
+
+    def _beat(self) -> None:
+        interval = self.config.mqtt.heartbeat_s
+        while not self._heartbeat_stop.wait(interval):
+            try:
+                self.publisher.publish_message(Kind.HEARTBEAT, self.heartbeat().model_dump_json().encode())
+            except Exception:  # a heartbeat must never take the node down
+                log.exception("heartbeat failed")
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, flush_timeout_s: float = 20.0) -> None:
+        """Run until every camera's source has ended (recordings) or `stop` is set; then deliver
+        what can be delivered within `flush_timeout_s`, keeping the rest for the next start."""
         stop = stop or threading.Event()
+        if self.publisher is not None:
+            self.publisher.start()
+            self._config_state("applied", [])
+            threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
         with self._lock:
             for cam in self.config.cameras:
                 self._start(self.config, cam.id)
@@ -154,3 +285,9 @@ class EdgeNode:
                     w.stop()
                 for w in self.workers.values():
                     w.thread.join(timeout=10)
+            self._heartbeat_stop.set()
+            if self.publisher is not None:
+                self.publisher.stop(flush_timeout_s)
+            if self.outbox is not None:
+                self.evicted = self.outbox.counter("evicted")
+                self.outbox.close()

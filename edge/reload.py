@@ -46,10 +46,11 @@ class ConfigReloader:
     """
 
     def __init__(self, path: str | Path, current: NodeConfig, apply: Callable[[NodeConfig], None], *,
-                 interval_s: float = 1.0):
+                 interval_s: float = 1.0, on_reject: Callable[[list[str]], None] = lambda problems: None):
         self.path = Path(path)
         self.current = current
         self.apply = apply
+        self.on_reject = on_reject
         self.interval_s = interval_s
         self.applied = 0
         self.rejected = 0
@@ -81,6 +82,7 @@ class ConfigReloader:
                 for problem in e.problems:
                     log.error("config rejected: %s", problem)
                 log.error("keeping the running config (version %s)", self.current.version or "unversioned")
+                self.on_reject(e.problems)
                 return "rejected"
             if new == self.current:
                 return "unchanged"

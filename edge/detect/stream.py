@@ -27,6 +27,7 @@ from edge.detect.letterbox import Letterbox
 from edge.sources import Frame
 
 _END = object()
+LATENCY_WINDOW = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,8 @@ class DetectionStream:
         self.frames = frames
         self.runs = runs or detector.parallel_runs
         self.prefetch = max(1, prefetch)
-        self.latencies: list[float] = []
+        # Bounded: a node runs for months; figures need only the recent frames.
+        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
     def _read(self, out: queue.Queue, stop: threading.Event) -> None:
         try:

@@ -1,0 +1,293 @@
+"""Delivering the outbox to the broker: MQTT QoS 1, in sequence order, deleted on PUBACK.
+
+paho-mqtt 2.x, MQTT 5 with a persistent session (falls back to 3.1.1 when the broker refuses
+5), TLS with a CA and an optional client certificate, username and password, reconnection with
+capped exponential backoff, a retained `status` with "offline" as the Last Will.
+
+Delivery: up to `max_inflight` alerts are handed to paho at a time, oldest sequence first; each
+is its snapshot (when it has one) then its JSON. A row leaves the outbox only when the broker has
+acknowledged both. paho re-sends unacknowledged messages itself after a reconnect; after a
+restart of the node everything still in the outbox is sent again. Central stores by alert id,
+so a message delivered twice is stored once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+
+from edge import __version__
+from edge.config import MqttSettings, NodeIdentity
+from edge.contract import QOS, RETAIN, Kind, Status, topic
+from edge.mqtt_fallback import Mqtt5Fallback
+from edge.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+RETRY_REJECTED_S = 30.0  # an alert the broker refused (e.g. not authorised) is tried again after this
+
+
+@dataclass
+class _InFlight:
+    seq: int
+    mids: set[int] = field(default_factory=set)
+    failed: bool = False
+
+
+def client_for(settings: MqttSettings, client_id: str, protocol: int) -> mqtt.Client:
+    """A paho client set up from the node's MQTT settings (TLS, credentials, backoff)."""
+    url = urlparse(settings.broker)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
+                         clean_session=None if protocol == mqtt.MQTTv5 else False)
+    if url.scheme == "mqtts":
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(settings.ca_file) if settings.ca_file else None)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if settings.cert_file:
+            ctx.load_cert_chain(str(settings.cert_file), str(settings.key_file))
+        client.tls_set_context(ctx)
+    client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
+    client.max_inflight_messages_set(settings.max_inflight * 2)  # each alert is up to two messages
+    client.max_queued_messages_set(0)
+    return client
+
+
+def broker_address(settings: MqttSettings) -> tuple[str, int]:
+    url = urlparse(settings.broker)
+    return url.hostname or "localhost", url.port or (8883 if url.scheme == "mqtts" else 1883)
+
+
+class Publisher:
+    def __init__(self, settings: MqttSettings, node: NodeIdentity, outbox: Outbox, *,
+                 config_version: Callable[[], str | None] = lambda: None):
+        self.settings = settings
+        self.node = node
+        self.outbox = outbox
+        self.config_version = config_version
+        self.client_id = settings.client_id or f"zastava-edge-{node.site}-{node.id}"
+        self.protocol = mqtt.MQTTv311 if settings.protocol == "3.1.1" else mqtt.MQTTv5
+        self.connected = threading.Event()
+        self.published = 0
+        self.reconnects = 0
+        self.rejected = 0
+        self._lock = threading.Condition()
+        self._inflight: dict[int, _InFlight] = {}  # seq -> what is out
+        self._by_mid: dict[int, _InFlight] = {}
+        self._retained: dict[Kind, bytes] = {}
+        self._early: dict[int, bool] = {}  # mid -> failed, for PUBACKs that came before we knew the mid
+        self._sent_upto = 0  # highest sequence handed to paho
+        self._acked: list[int] = []
+        self._retry: dict[int, float] = {}  # seq -> monotonic time it may be tried again
+        self._stop = threading.Event()
+        self._ever_connected = False
+        self._fallback = Mqtt5Fallback(settings.protocol == "auto")
+        self._pump = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
+        outbox.listeners.append(self.wake)
+        self.client = self._make_client()
+
+    # -- connection --------------------------------------------------------------------------------
+
+    def _status(self, state: str, reason: str | None) -> bytes:
+        return Status(site=self.node.site, node=self.node.id, state=state, time=dt.datetime.now(dt.timezone.utc),
+                      software=f"zastava-edge {__version__}", config_version=self.config_version(),
+                      reason=reason).model_dump_json().encode()
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        client = client_for(s, self.client_id, self.protocol)
+        client.username_pw_set(s.username or self.node.id, s.password)
+        client.will_set(topic(self.node.site, self.node.id, Kind.STATUS), self._status("offline", "connection lost"),
+                        qos=1, retain=True)
+        client.on_pre_connect = lambda c, u: self._fallback.attempt()
+        client.on_connect_fail = lambda c, u: self._fallback.connect_failed()
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def start(self) -> None:
+        host, port = broker_address(self.settings)
+        props = None
+        if self.protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.settings.session_expiry_s
+        # connect_async: the node starts (and fills its outbox) even while the broker is away.
+        self.client.connect_async(host, port, keepalive=self.settings.keepalive_s, clean_start=False, properties=props)
+        self.client.loop_start()
+        self._pump.start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        refuses_v5 = self._fallback.connack(reason_code)
+        if reason_code.is_failure:
+            if refuses_v5 and self.protocol == mqtt.MQTTv5:
+                log.warning("broker refuses MQTT 5 (%s): falling back to 3.1.1", reason_code)
+                threading.Thread(target=self._fall_back, daemon=True).start()
+            else:
+                log.error("broker refused the connection: %s", reason_code)
+            return
+        if self._ever_connected:
+            self.reconnects += 1
+        self._ever_connected = True
+        log.info("connected to %s as %s (MQTT %s, session present: %s)", self.settings.broker, self.client_id,
+                 "5" if self.protocol == mqtt.MQTTv5 else "3.1.1", flags.session_present)
+        client.publish(topic(self.node.site, self.node.id, Kind.STATUS), self._status("online", None), qos=1, retain=True)
+        for kind, payload in list(self._retained.items()):
+            client.publish(topic(self.node.site, self.node.id, kind), payload, qos=QOS[kind], retain=True)
+        self.connected.set()
+        self.wake()
+
+    def _fall_back(self) -> None:
+        if self.protocol == mqtt.MQTTv311:
+            return
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.protocol = mqtt.MQTTv311
+        self.client = self._make_client()
+        host, port = broker_address(self.settings)
+        self.client.connect_async(host, port, keepalive=self.settings.keepalive_s)
+        self.client.loop_start()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.protocol == mqtt.MQTTv5 and self._fallback.hung_up():
+            log.warning("broker hangs up on MQTT 5 without an answer: falling back to 3.1.1")
+            threading.Thread(target=self._fall_back, daemon=True).start()
+        if self.connected.is_set() and not self._stop.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting with backoff up to %.0f s",
+                        reason_code, self.settings.reconnect_max_s)
+        self.connected.clear()
+
+    # -- delivery ----------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        with self._lock:
+            self._lock.notify_all()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._lock:
+            item = self._by_mid.pop(mid, None)
+            if item is None:
+                # Not registered yet (the PUBACK beat `_send` to it) or a status/heartbeat.
+                self._early[mid] = reason_code.is_failure
+                while len(self._early) > 1000:
+                    del self._early[next(iter(self._early))]
+                return
+            self._settle(item, mid, reason_code.is_failure, str(reason_code))
+
+    def _settle(self, item: _InFlight, mid: int, failed: bool, why: str) -> None:
+        """One of an alert's messages is acknowledged (call with the lock held)."""
+        if failed:
+            item.failed = True
+            log.error("broker refused alert #%d: %s (kept in the outbox, retried in %.0f s)", item.seq, why, RETRY_REJECTED_S)
+        item.mids.discard(mid)
+        if not item.mids:
+            del self._inflight[item.seq]
+            if item.failed:
+                self.rejected += 1
+                self._retry[item.seq] = time.monotonic() + RETRY_REJECTED_S
+            else:
+                self._acked.append(item.seq)
+        self._lock.notify_all()
+
+    def _send(self, rows) -> None:
+        # Never call into paho holding our lock: paho runs on_publish holding its own message
+        # lock, which publish() also takes.
+        site, node = self.node.site, self.node.id
+        alert_topic = topic(site, node, Kind.ALERT)
+        for row in rows:
+            item = _InFlight(row.seq)
+            with self._lock:
+                self._inflight[row.seq] = item
+                self._sent_upto = max(self._sent_upto, row.seq)
+                item.mids.add(-1)  # a placeholder: the item is not settled before all mids are known
+            mids = []
+            if row.snapshot:
+                mids.append(self.client.publish(topic(site, node, Kind.SNAPSHOT, row.id), row.snapshot, qos=1).mid)
+            mids.append(self.client.publish(alert_topic, row.alert, qos=1).mid)
+            with self._lock:
+                early = []
+                for mid in mids:
+                    if mid in self._early:
+                        early.append((mid, self._early.pop(mid)))
+                    else:
+                        item.mids.add(mid)
+                        self._by_mid[mid] = item
+                for mid, failed in early:
+                    item.mids.add(mid)
+                    self._settle(item, mid, failed, "refused")
+                self._settle(item, -1, False, "")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.protocol == mqtt.MQTTv5 and self._fallback.overdue():
+                log.warning("broker gives no answer to MQTT 5: falling back to 3.1.1")
+                self._fall_back()
+            with self._lock:
+                acked, self._acked = self._acked, []
+            if acked:
+                self.outbox.delete(acked)
+                self.published += len(acked)
+            sent = False
+            if self.connected.is_set():
+                room = self.settings.max_inflight - len(self._inflight)
+                due = [s for s, at in self._retry.items() if at <= time.monotonic()]
+                if due and room > 0:
+                    for s in due:
+                        del self._retry[s]
+                    self._sent_upto = min(self._sent_upto, min(due) - 1)
+                if room > 0:
+                    rows = [r for r in self.outbox.pending(self._sent_upto, room) if r.seq not in self._inflight]
+                    if rows:
+                        self._send(rows)
+                        sent = True
+            if not sent:
+                with self._lock:
+                    if not self._acked:
+                        self._lock.wait(0.2)
+
+    # -- side messages ------------------------------------------------------------------------------
+
+    def publish_message(self, kind: Kind, payload: bytes) -> None:
+        """Heartbeat, config state...: with the kind's QoS and retain flag. A retained kind is
+        kept and published again on every connect, so the broker always holds the latest."""
+        if RETAIN[kind]:
+            self._retained[kind] = payload
+        if self.connected.is_set():
+            self.client.publish(topic(self.node.site, self.node.id, kind), payload, qos=QOS[kind], retain=RETAIN[kind])
+
+    def drained(self) -> bool:
+        with self._lock:
+            return not self._inflight and not self._acked and self.outbox.depth()[0] == 0
+
+    def stop(self, flush_timeout_s: float = 10.0) -> None:
+        """Deliver what can be delivered within the timeout, say goodbye, disconnect. What is
+        left stays in the outbox for the next start."""
+        end = time.monotonic() + flush_timeout_s
+        self.outbox.flush(timeout=max(0.1, end - time.monotonic()))
+        while time.monotonic() < end and not self.drained():  # the broker may come back meanwhile
+            time.sleep(0.05)
+        self._stop.set()
+        self.wake()
+        self._pump.join(timeout=5)
+        with self._lock:
+            acked, self._acked = self._acked, []
+        self.outbox.delete(acked)
+        self.published += len(acked)
+        if self.connected.is_set():
+            info = self.client.publish(topic(self.node.site, self.node.id, Kind.STATUS), self._status("offline", "shutdown"),
+                                       qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2)
+            except RuntimeError:
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
