@@ -16,20 +16,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edge.contract import Alert, ContractError, Kind, decode, parse_topic, subscriptions
-from edge.mqtt_fallback import Mqtt5Fallback
+from edge.mqtt_link import LinkSettings, MqttLink
 
 log = logging.getLogger(__name__)
 
@@ -57,89 +52,35 @@ class Ingest:
         self.store = store
         self.metrics = metrics
         self.on_alert = on_alert
-        self.protocol = mqtt.MQTTv5
-        self._fallback = Mqtt5Fallback(True)
-        self.connected = threading.Event()
         self.stored = 0
         self.duplicates = 0
         self.dead = 0
         self._queue: queue.Queue[_Received] = queue.Queue()
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self.client = self._make_client()
+        self.link = MqttLink(
+            LinkSettings(
+                broker_url=settings.broker_url, client_id=settings.client_id, username=settings.username,
+                password=settings.password, ca_file=settings.ca_file, cert_file=settings.cert_file,
+                key_file=settings.key_file, session_expiry_s=SESSION_EXPIRY_S, reconnect_max_s=5.0, manual_ack=True,
+            ),
+            name="central", configure=self._configure, on_connected=self._subscribe,
+        )
+        self.connected = self.link.connected
 
-    # -- connection ----------------------------------------------------------------------------------
+    @property
+    def client(self) -> mqtt.Client:
+        return self.link.client
 
-    def _make_client(self) -> mqtt.Client:
-        s = self.settings
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=self.protocol,
-                             clean_session=None if self.protocol == mqtt.MQTTv5 else False, manual_ack=True)
-        url = urlparse(s.broker_url)
-        if url.scheme == "mqtts":
-            ctx = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            if s.cert_file:
-                ctx.load_cert_chain(str(s.cert_file), str(s.key_file) if s.key_file else None)
-            client.tls_set_context(ctx)
-        if s.username:
-            client.username_pw_set(s.username, s.password)
-        client.reconnect_delay_set(0.5, 30)
-        client.max_inflight_messages_set(0)
-        client.on_pre_connect = lambda c, u: self._fallback.attempt()
-        client.on_connect_fail = lambda c, u: self._fallback.connect_failed()
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
+    def _configure(self, client: mqtt.Client) -> None:
         client.on_message = self._on_message
-        return client
 
-    def _address(self) -> tuple[str, int]:
-        url = urlparse(self.settings.broker_url)
-        return url.hostname or "localhost", url.port or (8883 if url.scheme == "mqtts" else 1883)
+    def _subscribe(self, client: mqtt.Client, flags) -> None:
+        client.subscribe([(f, 1) for f in subscriptions(self.settings.shared_group)])
 
     def start(self) -> None:
         self._writer.start()
-        self._connect()
-
-    def _connect(self) -> None:
-        host, port = self._address()
-        props = None
-        if self.protocol == mqtt.MQTTv5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            props.ReceiveMaximum = 65535  # acks wait for the database; let the broker keep sending
-        self.client.connect_async(host, port, keepalive=30, clean_start=False if self.protocol == mqtt.MQTTv5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-                                  properties=props)
-        self.client.loop_start()
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        refuses_v5 = self._fallback.connack(reason_code)
-        if reason_code.is_failure:
-            if refuses_v5 and self.protocol == mqtt.MQTTv5:
-                log.warning("broker refuses MQTT 5 (%s): falling back to 3.1.1", reason_code)
-                threading.Thread(target=self._fall_back, daemon=True).start()
-            else:
-                log.error("broker refused central's connection: %s", reason_code)
-            return
-        client.subscribe([(f, 1) for f in subscriptions(self.settings.shared_group)])
-        log.info("central subscribed at %s (session present: %s)", self.settings.broker_url, flags.session_present)
-        self.connected.set()
-
-    def _fall_back(self) -> None:
-        if self.protocol == mqtt.MQTTv311:
-            return
-        self.client.disconnect()
-        self.client.loop_stop()
-        self.protocol = mqtt.MQTTv311
-        self.client = self._make_client()
-        self._connect()
-
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.protocol == mqtt.MQTTv5 and self._fallback.hung_up():
-            log.warning("broker hangs up on MQTT 5 without an answer: falling back to 3.1.1")
-            threading.Thread(target=self._fall_back, daemon=True).start()
-        if self.connected.is_set() and not self._stop.is_set():
-            log.warning("central lost the broker (%s); reconnecting", reason_code)
-        self.connected.clear()
+        self.link.start()
 
     def _on_message(self, client, userdata, msg) -> None:
         self._queue.put(_Received(msg.topic, msg.payload, msg.mid, msg.qos, time.time()))
@@ -148,9 +89,7 @@ class Ingest:
 
     def _write_loop(self) -> None:
         while not (self._stop.is_set() and self._queue.empty()):
-            if self.protocol == mqtt.MQTTv5 and self._fallback.overdue():
-                log.warning("broker gives no answer to MQTT 5: falling back to 3.1.1")
-                self._fall_back()
+            self.link.poll()
             try:
                 first = self._queue.get(timeout=0.2)
             except queue.Empty:
@@ -221,5 +160,4 @@ class Ingest:
         """Store (and acknowledge) what has arrived, then disconnect."""
         self._stop.set()
         self._writer.join(timeout=timeout)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.link.stop()

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from edge.envsubst import expand_env  # the same ${VAR} rules as node configs
+from edge.settings_files import FileProblem, expand_env, parse_yaml, read_text  # the node configs' rules
 from edge.errors import ZastavaError
 
 TOKENS_ENV = "ZASTAVA_CENTRAL_TOKENS"
@@ -147,19 +146,9 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> CentralSe
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        if path.stat().st_size > MAX_SETTINGS_BYTES:
-            raise SettingsError([f"{path}: over the {MAX_SETTINGS_BYTES}-byte limit for a settings file"])
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SettingsError([f"{path}: no such settings file"]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SettingsError([f"{path}: cannot read: {e}"]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise SettingsError([f"{path}{where}: not valid YAML: {getattr(e, 'problem', None) or e}"]) from None
+        raw = parse_yaml(read_text(path, MAX_SETTINGS_BYTES, "settings"), str(path))
+    except FileProblem as e:
+        raise SettingsError([str(e)]) from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):

@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.detect.config import DetectorConfig
 from edge.errors import ZastavaError
 from edge.geometry import polygon_self_intersection, segment_length
-from edge.envsubst import expand_env
+from edge.settings_files import FileProblem, expand_env, parse_yaml, read_text
 from edge.track import TrackerConfig
 
 SCHEMA_VERSION = 1
@@ -359,11 +358,9 @@ def parse_config(text: str, origin: str = "<config>") -> NodeConfig:
     if len(text.encode()) > MAX_CONFIG_BYTES:
         raise ConfigError([f"{origin}: {len(text.encode())} bytes is over the {MAX_CONFIG_BYTES}-byte limit for a config"])
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError([f"{origin}{where}: not valid YAML: {getattr(e, 'problem', None) or e}"]) from None
+        raw = parse_yaml(text, origin)
+    except FileProblem as e:
+        raise ConfigError([str(e)]) from None
     if not isinstance(raw, dict):
         raise ConfigError([f"{origin}: a config is a mapping with `node` and `cameras`, got {type(raw).__name__}"])
     problems: list[str] = []
@@ -381,13 +378,9 @@ def parse_config(text: str, origin: str = "<config>") -> NodeConfig:
 def load_config(path: str | Path) -> NodeConfig:
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError([f"{p}: {p.stat().st_size} bytes is over the {MAX_CONFIG_BYTES}-byte limit for a config"])
-        text = p.read_text()
-    except FileNotFoundError:
-        raise ConfigError([f"{p}: no such config file"]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{p}: cannot read: {getattr(e, 'strerror', None) or e}"]) from None
+        text = read_text(p, MAX_CONFIG_BYTES, "config")
+    except FileProblem as e:
+        raise ConfigError([str(e)]) from None
     return parse_config(text, str(p))
 
 

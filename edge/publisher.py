@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
-from paho.mqtt.packettypes import PacketTypes
 
 from edge import __version__
 from edge.config import MqttSettings, NodeIdentity
 from edge.contract import QOS, RETAIN, Kind, Status, topic
-from edge.mqtt_fallback import Mqtt5Fallback
+from edge.mqtt_link import LinkSettings, MqttLink
 from edge.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -45,28 +40,6 @@ class _InFlight:
     failed: bool = False
 
 
-def client_for(settings: MqttSettings, client_id: str, protocol: int) -> mqtt.Client:
-    """A paho client set up from the node's MQTT settings (TLS, credentials, backoff)."""
-    url = urlparse(settings.broker)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
-                         clean_session=None if protocol == mqtt.MQTTv5 else False)
-    if url.scheme == "mqtts":
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(settings.ca_file) if settings.ca_file else None)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if settings.cert_file:
-            ctx.load_cert_chain(str(settings.cert_file), str(settings.key_file))
-        client.tls_set_context(ctx)
-    client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
-    client.max_inflight_messages_set(settings.max_inflight * 2)  # each alert is up to two messages
-    client.max_queued_messages_set(0)
-    return client
-
-
-def broker_address(settings: MqttSettings) -> tuple[str, int]:
-    url = urlparse(settings.broker)
-    return url.hostname or "localhost", url.port or (8883 if url.scheme == "mqtts" else 1883)
-
-
 class Publisher:
     def __init__(self, settings: MqttSettings, node: NodeIdentity, outbox: Outbox, *,
                  config_version: Callable[[], str | None] = lambda: None):
@@ -74,11 +47,7 @@ class Publisher:
         self.node = node
         self.outbox = outbox
         self.config_version = config_version
-        self.client_id = settings.client_id or f"zastava-edge-{node.site}-{node.id}"
-        self.protocol = mqtt.MQTTv311 if settings.protocol == "3.1.1" else mqtt.MQTTv5
-        self.connected = threading.Event()
         self.published = 0
-        self.reconnects = 0
         self.rejected = 0
         self._lock = threading.Condition()
         self._inflight: dict[int, _InFlight] = {}  # seq -> what is out
@@ -89,11 +58,28 @@ class Publisher:
         self._acked: list[int] = []
         self._retry: dict[int, float] = {}  # seq -> monotonic time it may be tried again
         self._stop = threading.Event()
-        self._ever_connected = False
-        self._fallback = Mqtt5Fallback(settings.protocol == "auto")
         self._pump = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
         outbox.listeners.append(self.wake)
-        self.client = self._make_client()
+        self.link = MqttLink(
+            LinkSettings(
+                broker_url=settings.broker, client_id=settings.client_id or f"zastava-edge-{node.site}-{node.id}",
+                username=settings.username or node.id, password=settings.password, ca_file=settings.ca_file,
+                cert_file=settings.cert_file, key_file=settings.key_file, protocol=settings.protocol,
+                keepalive_s=settings.keepalive_s, session_expiry_s=settings.session_expiry_s,
+                reconnect_min_s=settings.reconnect_min_s, reconnect_max_s=settings.reconnect_max_s,
+                max_inflight=settings.max_inflight * 2,  # each alert is up to two messages
+            ),
+            name="edge", configure=self._configure, on_connected=self._on_connected,
+        )
+        self.connected = self.link.connected
+
+    @property
+    def client(self) -> mqtt.Client:
+        return self.link.client
+
+    @property
+    def reconnects(self) -> int:
+        return self.link.reconnects
 
     # -- connection --------------------------------------------------------------------------------
 
@@ -102,69 +88,21 @@ class Publisher:
                       software=f"zastava-edge {__version__}", config_version=self.config_version(),
                       reason=reason).model_dump_json().encode()
 
-    def _make_client(self) -> mqtt.Client:
-        s = self.settings
-        client = client_for(s, self.client_id, self.protocol)
-        client.username_pw_set(s.username or self.node.id, s.password)
+    def _configure(self, client: mqtt.Client) -> None:
         client.will_set(topic(self.node.site, self.node.id, Kind.STATUS), self._status("offline", "connection lost"),
                         qos=1, retain=True)
-        client.on_pre_connect = lambda c, u: self._fallback.attempt()
-        client.on_connect_fail = lambda c, u: self._fallback.connect_failed()
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
-        return client
 
     def start(self) -> None:
-        host, port = broker_address(self.settings)
-        props = None
-        if self.protocol == mqtt.MQTTv5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.settings.session_expiry_s
-        # connect_async: the node starts (and fills its outbox) even while the broker is away.
-        self.client.connect_async(host, port, keepalive=self.settings.keepalive_s, clean_start=False, properties=props)
-        self.client.loop_start()
+        # In the background: the node starts (and fills its outbox) even while the broker is away.
+        self.link.start()
         self._pump.start()
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        refuses_v5 = self._fallback.connack(reason_code)
-        if reason_code.is_failure:
-            if refuses_v5 and self.protocol == mqtt.MQTTv5:
-                log.warning("broker refuses MQTT 5 (%s): falling back to 3.1.1", reason_code)
-                threading.Thread(target=self._fall_back, daemon=True).start()
-            else:
-                log.error("broker refused the connection: %s", reason_code)
-            return
-        if self._ever_connected:
-            self.reconnects += 1
-        self._ever_connected = True
-        log.info("connected to %s as %s (MQTT %s, session present: %s)", self.settings.broker, self.client_id,
-                 "5" if self.protocol == mqtt.MQTTv5 else "3.1.1", flags.session_present)
+    def _on_connected(self, client: mqtt.Client, flags) -> None:
         client.publish(topic(self.node.site, self.node.id, Kind.STATUS), self._status("online", None), qos=1, retain=True)
         for kind, payload in list(self._retained.items()):
             client.publish(topic(self.node.site, self.node.id, kind), payload, qos=QOS[kind], retain=True)
-        self.connected.set()
         self.wake()
-
-    def _fall_back(self) -> None:
-        if self.protocol == mqtt.MQTTv311:
-            return
-        self.client.disconnect()
-        self.client.loop_stop()
-        self.protocol = mqtt.MQTTv311
-        self.client = self._make_client()
-        host, port = broker_address(self.settings)
-        self.client.connect_async(host, port, keepalive=self.settings.keepalive_s)
-        self.client.loop_start()
-
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.protocol == mqtt.MQTTv5 and self._fallback.hung_up():
-            log.warning("broker hangs up on MQTT 5 without an answer: falling back to 3.1.1")
-            threading.Thread(target=self._fall_back, daemon=True).start()
-        if self.connected.is_set() and not self._stop.is_set():
-            log.warning("disconnected from the broker (%s); reconnecting with backoff up to %.0f s",
-                        reason_code, self.settings.reconnect_max_s)
-        self.connected.clear()
 
     # -- delivery ----------------------------------------------------------------------------------
 
@@ -228,9 +166,7 @@ class Publisher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.protocol == mqtt.MQTTv5 and self._fallback.overdue():
-                log.warning("broker gives no answer to MQTT 5: falling back to 3.1.1")
-                self._fall_back()
+            self.link.poll()
             with self._lock:
                 acked, self._acked = self._acked, []
             if acked:
@@ -289,5 +225,4 @@ class Publisher:
                 info.wait_for_publish(timeout=2)
             except RuntimeError:
                 pass
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.link.stop()
