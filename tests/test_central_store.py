@@ -425,7 +425,8 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
 
 @BACKENDS
 def test_ingest_throughput(store, store_url):
-    """20,000 alerts in batches of 500. The bound is loose (shared, noisy CPUs); the rate is printed."""
+    """20,000 alerts in batches of 500 all land once; the rate is printed (the measured figure is
+    `zastava-central bench ingest`'s, not a timed test's)."""
     items = [make_alert(i, node=f"node-{i % 4}") for i in range(20_000)]
     got = dt.datetime.now(UTC)
     start = time.perf_counter()
@@ -435,4 +436,3 @@ def test_ingest_throughput(store, store_url):
     print(f"\n{backend}: {new} alerts in {elapsed:.2f} s = {new / elapsed:,.0f} alerts/s "
           f"({elapsed / 40 * 1000:.1f} ms per batch of 500)")
     assert new == 20_000
-    assert elapsed < 10

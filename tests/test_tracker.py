@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -228,30 +227,24 @@ def test_kalman_bank_equals_a_dense_8x8_filter():
         np.testing.assert_allclose(bank.covariance()[i], cov, rtol=1e-9, atol=1e-9)
 
 
-def test_update_with_fifty_tracks_is_well_under_a_millisecond():
-    """The budget: tracker + rules add < 10% to an ~11 ms detection path, so the tracker's
-    update must stay well under 0.6 ms with 50 objects in view."""
+def test_fifty_crossing_tracks_keep_their_ids():
+    """Fifty objects in view at once (the load the tracker + rules benchmark times with
+    `zastava-edge bench -c`): every one keeps the id it was given for the whole run."""
     rng = np.random.default_rng(0)
     n, fps = 50, 25.0
-    pos = rng.uniform(50, 1800, (n, 2))
-    vel = rng.uniform(-60, 60, (n, 2))
+    # a 10 x 5 grid of walkers 180 px apart, moving together with a little spread of their own
+    pos = np.stack(np.meshgrid(np.arange(10) * 180.0 + 100, np.arange(5) * 180.0 + 100), -1).reshape(-1, 2)
+    vel = np.array([40.0, 10.0]) + rng.uniform(-5, 5, (n, 2))
     size = rng.uniform(30, 90, (n, 1)) * np.array([[0.5, 1.0]])
-    frames = []
+    tracker = Tracker()
+    first: dict[int, int] = {}  # detection index -> the id its track got once confirmed
     for i in range(150):
         c = pos + vel * (i / fps) + rng.normal(0, 1.0, (n, 2))
-        frames.append(dets(np.concatenate([c - size / 2, c + size / 2], 1), rng.uniform(0.3, 0.95, n), np.arange(n) % 3))
-    tracker = Tracker()
-    for i in range(20):  # warm up: all tracks confirmed
-        tracker.update(frames[i], i / fps)
-    assert len(tracker.tracks) == n
-    # The machine's speed drifts; the best of several rounds' medians is the tracker's own cost.
-    medians = []
-    for r in range(5):
-        times = []
-        for i in range(20 + r * 26, 20 + (r + 1) * 26):
-            t0 = time.perf_counter()
-            out = tracker.update(frames[i], i / fps)
-            times.append(time.perf_counter() - t0)
-        medians.append(float(np.median(times)))
+        out = tracker.update(dets(np.concatenate([c - size / 2, c + size / 2], 1), rng.uniform(0.3, 0.95, n), np.arange(n) % 3), i / fps)
+        if i < 20:
+            continue
         assert len(out) == n
-    assert min(medians) < 0.6e-3, f"update took {min(medians) * 1e3:.3f} ms with {n} tracks"
+        for tr in out:
+            k = int(np.argmin(np.abs(np.asarray(tr.box)[:2] - (c - size / 2)).sum(1)))
+            assert first.setdefault(k, tr.id) == tr.id, f"object {k} changed id at frame {i}"
+    assert len(set(first.values())) == n
