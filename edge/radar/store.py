@@ -1,0 +1,308 @@
+"""The radar and AIS picture: targets from every feed, in the post's local frame and in lat/lon.
+
+Feeds update it from their threads; the fusion reads a snapshot, with every target predicted to
+the frame's time. A target's position uncertainty follows its sensor's stated accuracy: along
+the line of sight the range sigma, across it the range times the bearing sigma.
+
+    >>> store = TrackStore(LocalFrame(58.21, 11.55))                  # doctest: +SKIP
+    >>> store.add(report)                                             # doctest: +SKIP
+    >>> snap = store.snapshot(now)                                    # doctest: +SKIP
+    >>> snap.east, snap.north, snap.cov                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.geo import LocalFrame, bearing_of
+from edge.radar.reports import TargetReport
+
+HISTORY = 120  # positions kept per target (two minutes at 1 Hz)
+MAX_TARGETS = 5000  # a feed gone mad must not eat the node's memory
+SPEED_WINDOW_S = 10.0  # velocity estimated over this much history when the source gives none
+
+
+@dataclass(frozen=True)
+class SensorAccuracy:
+    """What a feed claims about its own measurement errors (1 sigma) and freshness."""
+
+    range_sigma_m: float = 10.0
+    bearing_sigma_deg: float = 1.0
+    position_sigma_m: float = 10.0  # for sources that give positions directly (AIS, TLL)
+    stale_s: float = 30.0
+    origin: tuple[float, float] | None = None  # the sensor's (east, north) in the local frame
+
+
+@dataclass
+class Target:
+    source: str
+    kind: str  # "radar" | "ais"
+    target: str
+    first_seen: float
+    updated: float = 0.0
+    east: float = math.nan
+    north: float = math.nan
+    lat: float | None = None
+    lon: float | None = None
+    speed_mps: float | None = None
+    course_deg: float | None = None
+    velocity: tuple[float, float] = (0.0, 0.0)  # east, north m/s
+    name: str | None = None
+    status: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    reports: int = 0
+    history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))  # (t, east, north)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.target)
+
+    @property
+    def has_position(self) -> bool:
+        return not math.isnan(self.east)
+
+
+@dataclass
+class SourceQuality:
+    reports: int = 0
+    positioned: int = 0
+    expired: int = 0
+    last_report: float | None = None
+    recent: deque = field(default_factory=lambda: deque(maxlen=600))  # report times, for a rate
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every live positioned target predicted to `time`, as arrays the fusion can use at once."""
+
+    time: float
+    targets: list[Target]
+    east: np.ndarray
+    north: np.ndarray
+    velocity: np.ndarray  # (N, 2)
+    cov: np.ndarray  # (N, 2, 2) m², the sensor's error grown by the prediction
+    kind: np.ndarray  # (N,) "radar" / "ais"
+    keys: list | None = None  # (source, target) of each, when the store gives them
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def of_kind(self, kind: str) -> Snapshot:
+        """The targets of one kind ("radar" or "ais"), as a snapshot of their own."""
+        keep = self.kind == kind
+        return self if keep.all() else self.take(np.flatnonzero(keep))
+
+    def take(self, idx: np.ndarray) -> Snapshot:
+        """The targets at these indices."""
+        return Snapshot(self.time, [self.targets[i] for i in idx], self.east[idx], self.north[idx], self.velocity[idx],
+                        self.cov[idx], self.kind[idx], [self.keys[i] for i in idx] if self.keys is not None else None)
+
+    def key_list(self) -> list:
+        return self.keys if self.keys is not None else [t.key for t in self.targets]
+
+
+class TrackStore:
+    def __init__(self, frame: LocalFrame, accuracy: dict[str, SensorAccuracy] | None = None):
+        self.frame = frame
+        self.accuracy = dict(accuracy or {})
+        self._targets: dict[tuple[str, str], Target] = {}
+        self._quality: dict[str, SourceQuality] = {}
+        self._lock = threading.Lock()
+        self.dropped_full = 0
+        # Every target's numbers also live in arrays, one row per target, written when a report
+        # comes in: a snapshot per video frame is then a few array operations, not a loop.
+        self._row: dict[tuple[str, str], int] = {}
+        self._at_row: list[Target | None] = []
+        self._free: list[int] = []
+        self._grow(64)
+
+    def _grow(self, cap: int) -> None:
+        old = len(self._at_row)
+        def grown(a, fill):
+            out = np.full((cap,) + a.shape[1:], fill, dtype=a.dtype)
+            out[:old] = a[:old]
+            return out
+        if old == 0:
+            self._pos = np.full((cap, 2), np.nan)
+            self._vel = np.zeros((cap, 2))
+            self._upd = np.zeros(cap)
+            self._cov = np.zeros((cap, 2, 2))
+            self._stale = np.zeros(cap)
+            self._is_radar = np.zeros(cap, bool)
+            self._used = np.zeros(cap, bool)
+        else:
+            self._pos, self._vel, self._upd = grown(self._pos, np.nan), grown(self._vel, 0.0), grown(self._upd, 0.0)
+            self._cov, self._stale = grown(self._cov, 0.0), grown(self._stale, 0.0)
+            self._is_radar, self._used = grown(self._is_radar, False), grown(self._used, False)
+        self._free += list(range(cap - 1, old - 1, -1))
+        self._at_row += [None] * (cap - old)
+
+    def _write_row(self, key: tuple[str, str], tgt: Target, acc: SensorAccuracy) -> None:
+        row = self._row.get(key)
+        if row is None:
+            if not self._free:
+                self._grow(2 * len(self._at_row))
+            row = self._row[key] = self._free.pop()
+            self._at_row[row] = tgt
+            self._used[row] = True
+        self._pos[row] = (tgt.east, tgt.north)
+        self._vel[row] = tgt.velocity
+        self._upd[row] = tgt.updated
+        self._stale[row] = acc.stale_s
+        self._is_radar[row] = tgt.kind == "radar"
+        if tgt.has_position:
+            self._cov[row] = _sensor_cov(acc, tgt.kind, tgt.east, tgt.north)
+
+    def _drop_row(self, key: tuple[str, str]) -> None:
+        row = self._row.pop(key, None)
+        if row is not None:
+            self._used[row] = False
+            self._pos[row] = np.nan
+            self._at_row[row] = None
+            self._free.append(row)
+
+    def sensor(self, source: str) -> SensorAccuracy:
+        return self.accuracy.get(source) or SensorAccuracy()
+
+    # -- updates -----------------------------------------------------------------------------
+
+    def add(self, report: TargetReport) -> Target | None:
+        """Take one report; returns the updated target (None when the store is full)."""
+        acc = self.sensor(report.source)
+        east = north = None
+        if report.lat is not None and report.lon is not None:
+            east, north = (float(v) for v in self.frame.to_local(report.lat, report.lon))
+        elif report.range_m is not None and report.bearing_deg is not None and acc.origin is not None:
+            b = math.radians(report.bearing_deg)  # a fixed sensor without a lat/lon of its own
+            east, north = acc.origin[0] + report.range_m * math.sin(b), acc.origin[1] + report.range_m * math.cos(b)
+        with self._lock:
+            q = self._quality.setdefault(report.source, SourceQuality())
+            q.reports += 1
+            q.last_report = report.time
+            q.recent.append(report.time)
+            key = (report.source, report.target)
+            tgt = self._targets.get(key)
+            if tgt is None:
+                if len(self._targets) >= MAX_TARGETS:
+                    self.dropped_full += 1
+                    return None
+                tgt = self._targets[key] = Target(report.source, report.kind, report.target, first_seen=report.time)
+            if report.time < tgt.updated:
+                return tgt  # late and out of order: the newer state stands
+            tgt.updated = max(tgt.updated, report.time)
+            tgt.reports += 1
+            tgt.name = report.name or tgt.name
+            tgt.status = report.status or tgt.status
+            tgt.extra.update(report.extra)
+            if east is not None:
+                q.positioned += 1
+                tgt.east, tgt.north = east, north
+                tgt.lat, tgt.lon = (report.lat, report.lon) if report.lat is not None else self.frame.to_geo(east, north)
+                tgt.history.append((report.time, east, north))
+            if report.speed_mps is not None and report.course_deg is not None:
+                tgt.speed_mps, tgt.course_deg = report.speed_mps, report.course_deg
+                c = math.radians(report.course_deg)
+                tgt.velocity = (report.speed_mps * math.sin(c), report.speed_mps * math.cos(c))
+            elif east is not None:
+                tgt.velocity = _velocity(tgt.history)
+                tgt.speed_mps = math.hypot(*tgt.velocity)
+                tgt.course_deg = float(bearing_of(*tgt.velocity)) if tgt.speed_mps > 0 else None
+            self._write_row(key, tgt, acc)
+            return tgt
+
+    def expire(self, now: float) -> int:
+        """Forget targets not reported for their sensor's stale time; returns how many."""
+        with self._lock:
+            n = len(self._at_row)
+            rows = np.flatnonzero(self._used[:n] & (now - self._upd[:n] > self._stale[:n]))
+            gone = [self._at_row[r].key for r in rows]
+            for k in gone:
+                self._quality.setdefault(k[0], SourceQuality()).expired += 1
+                del self._targets[k]
+                self._drop_row(k)
+        return len(gone)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def targets(self, kind: str | None = None) -> list[Target]:
+        with self._lock:
+            return [t for t in self._targets.values() if kind is None or t.kind == kind]
+
+    def get(self, key: tuple[str, str]) -> Target | None:
+        with self._lock:
+            return self._targets.get(key)
+
+    def snapshot(self, now: float, kind: str | None = None, max_age_s: float | None = None) -> Snapshot:
+        """Positioned, live targets predicted to `now` with their covariance."""
+        with self._lock:
+            n = len(self._at_row)
+            age = now - self._upd[:n]
+            keep = self._used[:n] & np.isfinite(self._pos[:n, 0]) & (
+                age <= (max_age_s if max_age_s is not None else self._stale[:n]))
+            if kind is not None:
+                keep &= self._is_radar[:n] if kind == "radar" else ~self._is_radar[:n]
+            idx = np.flatnonzero(keep)
+            live = [self._at_row[i] for i in idx]
+            pos, vel, cov = self._pos[idx], self._vel[idx], self._cov[idx]
+            radar = self._is_radar[idx]
+        dt = np.maximum(0.0, age[idx])
+        east, north = pos[:, 0] + vel[:, 0] * dt, pos[:, 1] + vel[:, 1] * dt
+        cov = cov + np.eye(2) * ((0.5 * dt) ** 2)[:, None, None]  # unknown acceleration ~0.5 m/s²
+        kinds = np.where(radar, "radar", "ais").astype(object)
+        return Snapshot(now, live, east, north, vel, cov, kinds, [t.key for t in live])
+
+    def quality(self, now: float) -> dict[str, dict]:
+        """Per source: reports, positioned share, live targets, expired, rate over the last minute."""
+        with self._lock:
+            live: dict[str, int] = {}
+            for t in self._targets.values():
+                live[t.source] = live.get(t.source, 0) + 1
+            out = {}
+            for src, q in self._quality.items():
+                recent = [t for t in q.recent if now - t <= 60.0]
+                out[src] = {
+                    "reports": q.reports,
+                    "positioned": q.positioned,
+                    "targets": live.get(src, 0),
+                    "expired": q.expired,
+                    "last_report_age_s": (now - q.last_report) if q.last_report is not None else None,
+                    "rate_per_s": len(recent) / 60.0,
+                }
+            return out
+
+
+def _sensor_cov(acc: SensorAccuracy, kind: str, east: float, north: float) -> tuple:
+    """Position covariance (2x2, m²): a radar's range sigma along its line of sight and range x
+    bearing sigma across it; AIS (a GNSS position) round."""
+    if kind != "radar":
+        v = acc.position_sigma_m ** 2
+        return ((v, 0.0), (0.0, v))
+    ox, oy = acc.origin if acc.origin is not None else (0.0, 0.0)
+    dx, dy = east - ox, north - oy
+    rng = math.hypot(dx, dy)
+    r2 = acc.range_sigma_m ** 2
+    if rng < 1e-6:
+        return ((r2, 0.0), (0.0, r2))
+    ux, uy = dx / rng, dy / rng  # along the line of sight; across it is (-uy, ux)
+    c2 = (rng * math.radians(acc.bearing_sigma_deg)) ** 2
+    xy = (r2 - c2) * ux * uy
+    return ((r2 * ux * ux + c2 * uy * uy, xy), (xy, r2 * uy * uy + c2 * ux * ux))
+
+
+def _velocity(history: deque) -> tuple[float, float]:
+    """East/north velocity from the positions of the last SPEED_WINDOW_S (least squares)."""
+    if len(history) < 2:
+        return (0.0, 0.0)
+    t_end = history[-1][0]
+    pts = np.array([p for p in history if t_end - p[0] <= SPEED_WINDOW_S])
+    if len(pts) < 2 or pts[-1, 0] - pts[0, 0] <= 0:
+        return (0.0, 0.0)
+    t = pts[:, 0] - pts[:, 0].mean()
+    denom = float((t * t).sum())
+    return (float((t * (pts[:, 1] - pts[:, 1].mean())).sum() / denom), float((t * (pts[:, 2] - pts[:, 2].mean())).sum() / denom))
