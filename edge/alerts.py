@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -12,7 +13,8 @@ from ulid import ULID
 
 from edge.annotate import draw_label
 from edge.config import NodeConfig, SnapshotSettings
-from edge.contract import MAX_BYTES, Alert, Kind, PathPoint, SnapshotInfo
+from edge.contract import MAX_BYTES, AisEvidence, Alert, Kind, PathPoint, Position, RadarEvidence, SnapshotInfo
+from edge.geo import bearing_of
 from edge.geometry import anchor_points
 from edge.rules import RuleEvent
 from edge.sources import Frame
@@ -95,22 +97,69 @@ def fit_on_the_wire(alert: Alert) -> Alert:
     return alert
 
 
-class AlertBuilder:
-    """Makes Alert records for one camera; `wall(t)` maps a frame timestamp to UTC."""
+def radar_evidence(frame, target) -> RadarEvidence:
+    rng = math.hypot(target.east, target.north)
+    lat, lon = (target.lat, target.lon) if target.lat is not None else frame.to_geo(target.east, target.north)
+    return RadarEvidence(source=target.source, target=target.target, range_m=round(rng, 1),
+                         bearing_deg=round(float(bearing_of(target.east, target.north)), 2),
+                         speed_mps=round(target.speed_mps, 2) if target.speed_mps is not None else None,
+                         course_deg=round(target.course_deg % 360, 1) if target.course_deg is not None else None,
+                         lat=round(float(lat), 7), lon=round(float(lon), 7))
 
-    def __init__(self, config: NodeConfig, camera_id: str, wall):
+
+def ais_evidence(target) -> AisEvidence:
+    extra = target.extra or {}
+    ship_type = extra.get("ship_type") or extra.get("shiptype")
+    return AisEvidence(mmsi=str(target.target)[:16], name=(target.name or None) and target.name[:64],
+                       callsign=str(extra["callsign"])[:16] if extra.get("callsign") else None,
+                       ship_type=str(ship_type)[:64] if ship_type is not None else None,
+                       speed_mps=round(target.speed_mps, 2) if target.speed_mps is not None else None,
+                       course_deg=round(target.course_deg % 360, 1) if target.course_deg is not None else None)
+
+
+def fused_fields(frame, obj) -> dict:
+    """position, sensors and each sensor's evidence of a fused object, for an Alert."""
+    lat, lon = frame.to_geo(obj.east, obj.north)
+    return {
+        "position": Position(lat=round(float(lat), 7), lon=round(float(lon), 7), sigma_m=round(obj.sigma_m, 2)),
+        "sensors": list(obj.sensors),
+        "radar": radar_evidence(frame, obj.radar) if obj.radar is not None else None,
+        "ais": ais_evidence(obj.ais) if obj.ais is not None else None,
+    }
+
+
+class AlertBuilder:
+    """Makes Alert records for one camera; `wall(t)` maps a frame timestamp to UTC. With a camera
+    model, alerts carry the object's place on the earth; with fusion, its radar and AIS evidence."""
+
+    def __init__(self, config: NodeConfig, camera_id: str, wall, model=None):
         self.config = config
         self.camera = config.camera(camera_id)
         self.wall = wall
+        self.model = model
 
-    def reconfigure(self, config: NodeConfig) -> None:
+    def reconfigure(self, config: NodeConfig, model=None) -> None:
         self.config = config
         self.camera = config.camera(self.camera.id)
+        self.model = model
+
+    def _place(self, box, fused) -> dict:
+        if fused is not None and self.model is not None and self.model.frame is not None:
+            return fused_fields(self.model.frame, fused)
+        if self.model is None or self.model.frame is None or box is None:
+            return {}
+        fix = self.model.anchor_to_ground(np.array([box], dtype=np.float64))
+        if not bool(np.asarray(fix.valid)[0]):
+            return {}
+        sigma = math.sqrt(max(float(np.trace(fix.covariance[0])) / 2, 0.0))
+        return {"position": Position(lat=round(float(fix.lat[0]), 7), lon=round(float(fix.lon[0]), 7),
+                                     sigma_m=round(sigma, 2))}
 
     def _utc(self, t: float) -> dt.datetime:
         return self.wall(t).astimezone(dt.timezone.utc)
 
-    def build(self, event: RuleEvent, frame: Frame, zone_px: np.ndarray | None, line_px: np.ndarray | None) -> AlertRecord:
+    def build(self, event: RuleEvent, frame: Frame, zone_px: np.ndarray | None, line_px: np.ndarray | None,
+              fused=None) -> AlertRecord:
         settings = self.config.alerts
         primary = event.primary
         tracks = event.tracks
@@ -156,5 +205,37 @@ class AlertBuilder:
             frame_size=(frame.width, frame.height),
             path=path,
             snapshot=SnapshotInfo(width=w, height=h, bytes=len(jpeg), sha256=hashlib.sha256(jpeg).hexdigest()),
+            **self._place(primary.box if primary is not None and len(tracks) == 1 else None, fused),
         )
         return AlertRecord(fit_on_the_wire(alert), jpeg)
+
+
+def geo_alert(config: NodeConfig, event, evidence: np.ndarray, frame, *, camera: str | None = None,
+              box=None, frame_index: int | None = None, media_time: float | None = None) -> AlertRecord:
+    """An alert of a rule on the fused picture (edge.geo_rules). `evidence` is the picture that
+    shows it: the confirming camera's frame with the object boxed, or the post's plan view."""
+    obj = event.obj
+    when = dt.datetime.fromtimestamp(event.time, dt.timezone.utc)
+    started = dt.datetime.fromtimestamp(event.started, dt.timezone.utc)
+    tracks = [obj.camera_track] if obj.camera_track is not None else []
+    first = min([tr.first_seen for tr in tracks] or [obj.radar.first_seen if obj.radar else event.time])
+    source = camera or obj.camera or (obj.radar.source if obj.radar is not None else "radar")
+    jpeg, w, h = encode_snapshot(evidence, config.alerts.snapshot)
+    ident = "|".join(str(x) for x in (obj.radar.key if obj.radar else (obj.camera, obj.camera_track.id)))
+    what = f"{config.node.site}/{config.node.id}/{source}/{event.rule.id}/{ident}/{event.time:.3f}"
+    ms = int(event.time * 1000)
+    score = float(obj.camera_track.score) if obj.camera_track is not None else 0.0
+    best = float(obj.camera_track.best_score) if obj.camera_track is not None else 0.0
+    alert = Alert(
+        id=str(ULID.from_bytes(ms.to_bytes(6, "big") + hashlib.sha256(what.encode()).digest()[:10])),
+        site=config.node.site, node=config.node.id, camera=source, rule=event.rule.id, rule_type=event.rule_type,
+        severity=event.rule.severity, zone=event.zone, **{"class": obj.class_name}, score=round(score, 4),
+        best_score=round(best, 4), track_id=obj.camera_track.id if obj.camera_track is not None else None,
+        track_ids=[tr.id for tr in tracks], time=when, started=started,
+        first_seen=dt.datetime.fromtimestamp(first, dt.timezone.utc), last_seen=when,
+        frame=frame_index, media_time=media_time, bbox=tuple(round(float(v), 1) for v in box) if box is not None else None,
+        frame_size=(int(evidence.shape[1]), int(evidence.shape[0])) if box is not None else None,
+        snapshot=SnapshotInfo(width=w, height=h, bytes=len(jpeg), sha256=hashlib.sha256(jpeg).hexdigest()),
+        **fused_fields(frame, obj),
+    )
+    return AlertRecord(fit_on_the_wire(alert), jpeg)

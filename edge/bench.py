@@ -202,6 +202,36 @@ def crowd_scene(per_frame: list, width: int, tiles: int, shift: int) -> list:
     return scene
 
 
+def detection_path_timer(detector: Detector, source: str, frames: int) -> Callable[[], float]:
+    """A function that runs the full detection path over the next `frames` frames of `source`
+    (looping) and returns its time per frame in ms."""
+    cycle = _cycle(source)
+
+    def detection_path() -> float:
+        stream = DetectionStream(detector, _take(cycle, frames))
+        t = time.perf_counter()
+        n = sum(1 for _ in stream)
+        return (time.perf_counter() - t) / n * 1000
+
+    return detection_path
+
+
+def interleaved_shares(detection_path: Callable[[], float], extra: Callable[[], float], key: str, rounds: int,
+                       on_round: Callable[[int, dict], None] | None, after_warmup: Callable[[], None]) -> list[dict]:
+    """A warm-up, then `rounds` rounds of the detection path and an extra stage one after the
+    other; each row holds both times (ms/frame) and their ratio, `share`."""
+    detection_path(), extra()
+    after_warmup()
+    rows = []
+    for i in range(rounds):
+        row = {"detection_ms": detection_path(), key: extra()}
+        row["share"] = row[key] / row["detection_ms"]
+        rows.append(row)
+        if on_round:
+            on_round(i, row)
+    return rows
+
+
 def run_pipeline_bench(
     config,
     camera_id: str,
@@ -233,13 +263,7 @@ def run_pipeline_bench(
     scene = crowd_scene(per_frame, width, tiles, shift=len(per_frame) // max(tiles, 1) or 1)
     size = (width * tiles, height)
     wall = dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc)
-    cycle = _cycle(source)
-
-    def detection_path() -> float:
-        stream = DetectionStream(detector, _take(cycle, frames_per_round))
-        t = time.perf_counter()
-        n = sum(1 for _ in stream)
-        return (time.perf_counter() - t) / n * 1000
+    detection_path = detection_path_timer(detector, source, frames_per_round)
 
     tracker, rules = Tracker(camera.tracker), RuleEngine(camera)
     step = float(np.median(np.diff(stamps))) if len(stamps) > 1 else 0.04
@@ -258,15 +282,7 @@ def run_pipeline_bench(
             tracked.append(len(tracks))
         return (time.perf_counter() - t0) / frames_per_round * 1000
 
-    detection_path(), track_rules()
-    tracked.clear()
-    rows = []
-    for i in range(rounds):
-        row = {"detection_ms": detection_path(), "track_rules_ms": track_rules()}
-        row["share"] = row["track_rules_ms"] / row["detection_ms"]
-        rows.append(row)
-        if on_round:
-            on_round(i, row)
+    rows = interleaved_shares(detection_path, track_rules, "track_rules_ms", rounds, on_round, tracked.clear)
     return PipelineBenchResult(
         source=source,
         rounds=rounds,

@@ -16,6 +16,7 @@ model is published in configs/schemas/node-config.schema.json.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -23,7 +24,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge.camera_model import CameraGeometry
 from edge.detect.config import DetectorConfig
+from edge.fusion import FusionConfig
+from edge.radar.config import RadarFeedConfig
 from edge.errors import ZastavaError
 from edge.geometry import polygon_self_intersection, segment_length
 from edge.settings_files import FileProblem, expand_env, parse_yaml, read_text
@@ -211,6 +215,10 @@ class CameraConfig(Strict):
     zones: list[Zone] = Field(default_factory=list, max_length=64)
     lines: list[Line] = Field(default_factory=list, max_length=64)
     rules: list[Rule] = Field(default_factory=list, max_length=256)
+    geometry: CameraGeometry | None = Field(
+        None, description="Where the camera stands and looks (or a ground homography): places detections on the earth."
+    )
+    fusion: FusionConfig = Field(default_factory=FusionConfig, description="How this camera's tracks pair with radar.")
 
     @model_validator(mode="after")
     def _references(self):
@@ -256,6 +264,63 @@ class AlertSettings(Strict):
     path_points: int = Field(50, ge=2, le=500, description="Recent track positions carried by an alert.")
 
 
+class GeoZone(Strict):
+    """A zone on the earth (lat/lon corners), for the fused radar and camera picture."""
+
+    id: Slug
+    name: str | None = Field(None, max_length=200)
+    kind: Literal["land", "maritime"] = Field("land", description="Dark-vessel rules need a maritime zone.")
+    points: list[tuple[float, float]] = Field(description="Corners as [lat, lon], in order, at least 3.", max_length=256)
+    color: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$")
+
+    @field_validator("points")
+    @classmethod
+    def _polygon(cls, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(pts) < 3:
+            raise ValueError("a polygon needs at least 3 points")
+        for i, (lat, lon) in enumerate(pts):
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValueError(f"points[{i}] = ({lat}, {lon}) is not a [lat, lon] pair")
+        crossing = polygon_self_intersection([(lon, lat) for lat, lon in pts])
+        if crossing is not None:
+            raise ValueError(f"the polygon's edges {crossing[0]} and {crossing[1]} cross each other")
+        return pts
+
+
+class GeoRuleBase(Strict):
+    id: Slug
+    zone: Slug
+    dwell_s: float = Field(0.0, ge=0, le=86_400, description="Seconds the object must stay in the zone.")
+    min_speed_mps: float = Field(0.0, ge=0, description="Ignore objects slower than this (moored boats, clutter).")
+    schedule: Schedule | None = None
+    cooldown_s: float = Field(60.0, ge=0, le=86_400, description="A new visit needs the object away this long.")
+    severity: Severity = "high"
+    enabled: bool = True
+
+
+class RadarConfirmedRule(GeoRuleBase):
+    """A radar track that a camera confirms (and classifies) in the zone."""
+
+    type: Literal["radar_confirmed"]
+    classes: list[str] = Field(default_factory=list, description="Camera classes it applies to; empty: all.")
+
+
+class RadarOnlyRule(GeoRuleBase):
+    """A radar track in a guard zone that no camera sees (night, fog, out of view)."""
+
+    type: Literal["radar_only"]
+
+
+class DarkVesselRule(GeoRuleBase):
+    """A vessel in a maritime zone that no AIS transmission identifies."""
+
+    type: Literal["dark_vessel"]
+    vessel_classes: list[str] = Field(default_factory=lambda: ["boat"], description="Camera classes that are vessels.")
+
+
+GeoRule = Annotated[Union[RadarConfirmedRule, RadarOnlyRule, DarkVesselRule], Field(discriminator="type")]
+
+
 class MqttSettings(Strict):
     """How the node reaches the broker. Credentials come from the environment (${VAR})."""
 
@@ -292,6 +357,29 @@ class OutboxSettings(Strict):
     max_age_s: float = Field(7 * 86_400, gt=0, description="Older alerts are dropped (and counted).")
 
 
+class LiveViewSettings(Strict):
+    """The node's live pictures over HTTP: an MJPEG stream per camera (overlay with radar) and the plan view."""
+
+    bind: str = Field("127.0.0.1", description="Address to listen on. 127.0.0.1 keeps it on the node (reach it "
+                                              "through an SSH tunnel or a TLS reverse proxy); any other needs a token.")
+    port: int = Field(8090, ge=0, le=65535, description="0: any free port (logged).")
+    max_fps: float = Field(5.0, gt=0, le=30, description="Pictures per second per stream, at most.")
+    jpeg_quality: int = Field(75, ge=10, le=100)
+    max_clients: int = Field(8, ge=1, le=64, description="Streams open at once; more are refused (503).")
+    token: str | None = Field(None, min_length=16, max_length=500,
+                              description="Bearer token (or ?token=) a viewer must present; put ${VAR} here, not the secret.")
+
+    @model_validator(mode="after")
+    def _exposed_needs_token(self):
+        try:
+            loopback = ipaddress.ip_address(self.bind).is_loopback
+        except ValueError:
+            loopback = self.bind == "localhost"
+        if not loopback and self.token is None:
+            raise ValueError(f"bind {self.bind} reaches beyond this machine: set a token")
+        return self
+
+
 class NodeConfig(Strict):
     """One observation post: its identity, cameras, and alert settings."""
 
@@ -302,6 +390,10 @@ class NodeConfig(Strict):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     mqtt: MqttSettings | None = Field(None, description="Publish alerts to a broker; without it, `run` prints them.")
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    radars: list[RadarFeedConfig] = Field(default_factory=list, max_length=32, description="Radar and AIS feeds.")
+    geo_zones: list[GeoZone] = Field(default_factory=list, max_length=64, description="Zones on the earth.")
+    geo_rules: list[GeoRule] = Field(default_factory=list, max_length=256, description="Rules on the fused picture.")
+    live_view: LiveViewSettings | None = Field(None, description="Serve live pictures over HTTP (off without it).")
 
     @model_validator(mode="after")
     def _unique_cameras(self):
@@ -310,6 +402,29 @@ class NodeConfig(Strict):
             if cam.id in seen:
                 raise ValueError(f"cameras[{i}].id: {cam.id!r} is already used by cameras[{seen[cam.id]}]")
             seen[cam.id] = i
+        return self
+
+    @model_validator(mode="after")
+    def _geo(self):
+        problems = []
+        zones = {z.id: z for z in self.geo_zones}
+        if len(zones) != len(self.geo_zones):
+            problems.append("geo_zones: zone ids must be unique")
+        for i, rule in enumerate(self.geo_rules):
+            zone = zones.get(rule.zone)
+            if zone is None:
+                problems.append(f"geo_rules[{i}].zone: no geo zone {rule.zone!r} ({_known(set(zones))})")
+            elif rule.type == "dark_vessel" and zone.kind != "maritime":
+                problems.append(f"geo_rules[{i}].zone: a dark-vessel rule needs a maritime zone ({rule.zone!r} is {zone.kind})")
+        needs_place = self.geo_zones or self.geo_rules or self.radars or any(
+            c.geometry is not None and c.geometry.needs_post_position for c in self.cameras)
+        if needs_place and (self.node.lat is None or self.node.lon is None):
+            problems.append("node.lat: radars, camera geometry and geo zones need the post's lat and lon")
+        ids = [r.id for r in self.radars]
+        if len(set(ids)) != len(ids):
+            problems.append("radars: feed ids must be unique")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def camera(self, camera_id: str) -> CameraConfig:
@@ -321,7 +436,7 @@ class NodeConfig(Strict):
 
 # -- loading ---------------------------------------------------------------------------------
 
-_RULE_TAGS = {"intrusion", "loitering", "line_crossing", "crowding"}
+_RULE_TAGS = {"intrusion", "loitering", "line_crossing", "crowding", "radar_confirmed", "radar_only", "dark_vessel"}
 
 
 def _location(loc: tuple) -> str:

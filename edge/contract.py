@@ -115,6 +115,37 @@ class PathPoint(_Message):
     y: float
 
 
+class Position(_Message):
+    """Where the object is on the earth, as the post's geometry and sensors place it."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    sigma_m: float | None = Field(None, ge=0, description="1-sigma radius of the position's uncertainty.")
+
+
+class RadarEvidence(_Message):
+    source: str = Field(max_length=64, description="The radar feed's id.")
+    target: str = Field(max_length=64, description="The radar's track number.")
+    range_m: float | None = Field(None, ge=0, description="From the post.")
+    bearing_deg: float | None = Field(None, ge=0, le=360, description="True bearing from the post.")
+    speed_mps: float | None = Field(None, ge=0)
+    course_deg: float | None = Field(None, ge=0, le=360)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class AisEvidence(_Message):
+    mmsi: str = Field(max_length=16)
+    name: str | None = Field(None, max_length=64)
+    callsign: str | None = Field(None, max_length=16)
+    ship_type: str | None = Field(None, max_length=64)
+    speed_mps: float | None = Field(None, ge=0)
+    course_deg: float | None = Field(None, ge=0, le=360)
+
+
+RULE_TYPES = ("intrusion", "loitering", "line_crossing", "crowding", "radar_confirmed", "radar_only", "dark_vessel")
+
+
 class Alert(_Message):
     """One alert: one event of one rule about one object (or one crowd)."""
 
@@ -122,9 +153,10 @@ class Alert(_Message):
     id: str = Field(pattern=rf"^{ULID_PATTERN}$", description="ULID: unique and sortable by event time.")
     site: str = Field(pattern=rf"^{SLUG}$")
     node: str = Field(pattern=rf"^{SLUG}$")
-    camera: str = Field(max_length=64)
+    camera: str = Field(max_length=64, description="The camera that saw it; for a radar-only alert, the radar feed.")
     rule: str = Field(max_length=64)
-    rule_type: Literal["intrusion", "loitering", "line_crossing", "crowding"]
+    rule_type: Literal["intrusion", "loitering", "line_crossing", "crowding", "radar_confirmed", "radar_only",
+                       "dark_vessel"]
     severity: Literal["info", "low", "medium", "high", "critical"]
     zone: str | None = Field(None, max_length=64)
     line: str | None = Field(None, max_length=64)
@@ -139,10 +171,16 @@ class Alert(_Message):
     started: dt.datetime = Field(description="When the condition began: entry, crossing, crowding.")
     first_seen: dt.datetime
     last_seen: dt.datetime
-    frame: int = Field(ge=0, description="Index of the alert's frame in its source.")
-    media_time: float = Field(description="Seconds into the source (recordings) or capture time (live).")
-    bbox: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in picture pixels.")
-    frame_size: tuple[int, int] = Field(description="Picture width and height.")
+    frame: int | None = Field(None, ge=0, description="Index of the alert's frame in its source (none: radar only).")
+    media_time: float | None = Field(None, description="Seconds into the source (recordings) or capture time (live).")
+    bbox: tuple[float, float, float, float] | None = Field(None, description="x1, y1, x2, y2 in the picture's pixels.")
+    frame_size: tuple[int, int] | None = Field(None, description="Picture width and height.")
+    position: Position | None = Field(None, description="On the earth, when the post's geometry or a radar knows it.")
+    sensors: list[Literal["camera", "radar", "ais"]] = Field(
+        default_factory=lambda: ["camera"], description="The sensors that confirmed the object."
+    )
+    radar: RadarEvidence | None = None
+    ais: AisEvidence | None = None
     path: list[PathPoint] = Field(default_factory=list, max_length=1000, description="Recent anchor positions.")
     snapshot: SnapshotInfo | None = None
     sequence: int | None = Field(None, ge=1, description="The node's alert number; only grows. Set by the outbox.")
@@ -177,6 +215,18 @@ class CameraHealth(_Message):
     error: str | None = Field(None, max_length=500)
 
 
+class RadarHealth(_Message):
+    """One radar or AIS feed's figures: is it delivering, and how much of it decodes."""
+
+    feed: str = Field(max_length=64)
+    state: str = Field(max_length=32, description="connecting, connected, replaying, finished, failed...")
+    messages: int = Field(ge=0, description="Messages (sentences, datagrams) read, ever.")
+    reports: int = Field(ge=0, description="Target reports decoded from them, ever.")
+    rejected: int = Field(ge=0, description="Malformed or failed-checksum messages, counted and skipped.")
+    live_targets: int = Field(0, ge=0)
+    reports_per_s: float = Field(0.0, ge=0, description="Over the last minute.")
+
+
 class Heartbeat(_Message):
     schema_version: Literal[1] = 1
     site: str = Field(pattern=rf"^{SLUG}$")
@@ -192,6 +242,7 @@ class Heartbeat(_Message):
     last_sequence: int | None = Field(None, ge=0, description="The newest alert's sequence number.")
     mqtt_reconnects: int = Field(ge=0)
     config_version: str | None = Field(None, max_length=64)
+    radars: list[RadarHealth] = Field(default_factory=list, max_length=32)
 
 
 class ConfigMessage(_Message):

@@ -1,7 +1,9 @@
 """The edge node: every configured camera through its pipeline, alerts delivered, config reloaded.
 
 Each camera runs on its own thread (decode and inference overlap inside it, see
-edge.detect.stream). Alerts go to the sink: with an `mqtt` section in the config, the durable
+edge.detect.stream). With radar/AIS feeds or geo rules, the feeds run on threads of their own
+into one radar picture (edge.radar.picture), every camera fuses its tracks with it, and the geo
+rules run on the merged picture twice a second. Alerts go to the sink: with an `mqtt` section in the config, the durable
 outbox that the publisher drains to the broker; without one, a printer (JSON lines). A heartbeat
 reports each camera's figures and the outbox's depth; `config/state` says which config runs.
 """
@@ -21,14 +23,16 @@ from zoneinfo import ZoneInfo
 from edge.alerts import AlertRecord
 from edge.clock import SYSTEM_CLOCK, Clock
 from edge.config import NodeConfig, load_config
-from edge.contract import CameraHealth, ConfigState, Heartbeat, Kind
+from edge.contract import CameraHealth, ConfigState, Heartbeat, Kind, RadarHealth
 from edge.detect.stream import DetectionStream
 from edge.errors import ZastavaError
+from edge.fused_picture import FusedPicture, wants_picture
 from edge.pipeline import CameraPipeline, FrameResult, cap_fps, needs_restart
 from edge.reload import ConfigReloader
 from edge.sources import ReconnectPolicy, SourceState, open_source
 
 log = logging.getLogger(__name__)
+GEO_RULES_EVERY_S = 0.5
 
 AlertSink = Callable[[AlertRecord], None]
 ENV_STATE_DIR = "ZASTAVA_STATE_DIR"
@@ -85,7 +89,8 @@ class CameraWorker:
             src = open_source(camera.source, fps=camera.source_fps, policy=ReconnectPolicy(), clock=self.node.clock)
             self._source = src
             start = None if src.is_live else self._recording_start(src)
-            self.pipeline = CameraPipeline(config, self.camera_id, self._wall(src.is_live, start))
+            self.pipeline = CameraPipeline(config, self.camera_id, self._wall(src.is_live, start),
+                                           picture=self.node.picture)
             if self.config is not config:  # a reload arrived while the model was loading
                 self.pipeline.request_config(self.config)
             stream = DetectionStream(self.pipeline.detector, cap_fps(src, camera.fps_cap))
@@ -100,6 +105,10 @@ class CameraWorker:
                 for rec in result.alerts:
                     self.alerts += 1
                     self.node.sink(rec)
+                if self.node.fused is not None:
+                    self.node.fused.update(self.camera_id, result, self.pipeline.model)
+                if self.node.live is not None:
+                    self.node.live.update(self.camera_id, result, self.pipeline, result.alerts)
                 self.node.on_frame(self, result)
         except ZastavaError as e:
             self.error = str(e)
@@ -170,6 +179,18 @@ class EdgeNode:
             self.outbox = Outbox(path, self.config.outbox)
             self.publisher = Publisher(self.config.mqtt, self.config.node, self.outbox,
                                        config_version=lambda: self.config.version)
+        self.picture = self.fused = self.live = None
+        if wants_picture(self.config):
+            from edge.radar.picture import RadarPicture
+
+            self.picture = RadarPicture(self.config, live=True)
+            self.fused = FusedPicture(self.config, self.picture)
+        self.geo_alerts = 0
+        if self.config.live_view is not None:
+            from edge.live_view import LiveView
+
+            self.live = LiveView(self.config.live_view, plan=self.fused.render_plan if self.fused else None,
+                                 picture=self.picture)
         self.reloader = ConfigReloader(self.config_path, self.config, self.apply, interval_s=reload_interval_s,
                                        on_reject=self._rejected)
         self._lock = threading.Lock()
@@ -208,6 +229,10 @@ class EdgeNode:
                     self._start(new, cam.id)
                 else:
                     worker.update_config(new)
+            if self.fused is not None:
+                if [r.model_dump() for r in new.radars] != [r.model_dump() for r in self.config.radars]:
+                    log.warning("radar feeds changed in the config: they take effect at the next start")
+                self.fused.reconfigure(new)
             self.config = new
         self._config_state("applied", [])
 
@@ -246,7 +271,28 @@ class EdgeNode:
             last_sequence=self.outbox.last_sequence() if self.outbox else None,
             mqtt_reconnects=self.publisher.reconnects if self.publisher else 0,
             config_version=self.config.version,
+            radars=self.radar_health(),
         )
+
+    def radar_health(self) -> list[RadarHealth]:
+        if self.picture is None:
+            return []
+        return [RadarHealth(feed=fid, state=s["state"], messages=s["messages"], reports=s["reports"],
+                            rejected=s["rejected"], live_targets=s.get("targets", 0),
+                            reports_per_s=round(s.get("rate_per_s", 0.0), 2))
+                for fid, s in self.picture.stats(time.time()).items()]
+
+    # -- the fused picture -------------------------------------------------------------------------
+
+    def _geo_rules(self, stop: threading.Event) -> None:
+        """The geo rules over the merged picture, on the node's clock (radar feeds are live)."""
+        while not stop.wait(GEO_RULES_EVERY_S):
+            try:
+                for rec in self.fused.evaluate(self.clock.now()):
+                    self.geo_alerts += 1
+                    self.sink(rec)
+            except Exception:  # a bad picture must never stop the rules or the node: say so, go on
+                log.exception("geo rules failed")
 
     def _beat(self) -> None:
         interval = self.config.mqtt.heartbeat_s
@@ -266,6 +312,13 @@ class EdgeNode:
             self.publisher.start()
             self._config_state("applied", [])
             threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
+        geo_stop = threading.Event()
+        if self.picture is not None:
+            self.picture.start()
+            if self.config.geo_rules:
+                threading.Thread(target=self._geo_rules, args=(geo_stop,), name="geo-rules", daemon=True).start()
+        if self.live is not None:
+            self.live.start()
         with self._lock:
             for cam in self.config.cameras:
                 self._start(self.config, cam.id)
@@ -285,6 +338,11 @@ class EdgeNode:
                     w.stop()
                 for w in self.workers.values():
                     w.thread.join(timeout=10)
+            geo_stop.set()
+            if self.picture is not None:
+                self.picture.stop()
+            if self.live is not None:
+                self.live.stop()
             self._heartbeat_stop.set()
             if self.publisher is not None:
                 self.publisher.stop(flush_timeout_s)

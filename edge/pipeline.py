@@ -16,9 +16,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from edge.alerts import AlertBuilder, AlertRecord
+from edge.camera_model import CameraModel
 from edge.config import CameraConfig, NodeConfig
 from edge.detect import Detections, Detector
 from edge.detect.config import LIVE_DETECTOR_FIELDS
+from edge.fusion import Fusion, FusionResult
+from edge.geo import LocalFrame
+from edge.radar.picture import RadarPicture
 from edge.rules import RuleEngine, RuleEvent
 from edge.sources import Frame
 from edge.track import Track, Tracker
@@ -35,6 +39,8 @@ class FrameResult:
     tracks: list[Track]
     events: list[RuleEvent]
     alerts: list[AlertRecord]
+    fusion: FusionResult | None = None  # with camera geometry and a radar picture
+    wall: float = 0.0  # the frame's capture time, UTC epoch seconds
 
 
 def needs_restart(old: CameraConfig, new: CameraConfig) -> list[str]:
@@ -50,16 +56,31 @@ def needs_restart(old: CameraConfig, new: CameraConfig) -> list[str]:
 
 
 class CameraPipeline:
-    def __init__(self, config: NodeConfig, camera_id: str, wall: Wall, detector: Detector | None = None):
+    def __init__(self, config: NodeConfig, camera_id: str, wall: Wall, detector: Detector | None = None,
+                 picture: RadarPicture | None = None):
         self.config = config
         self.camera = config.camera(camera_id)
         self.wall = wall
         self.detector = detector or Detector(self.camera.detector)
         self.tracker = Tracker(self.camera.tracker)
         self.rules = RuleEngine(self.camera)
-        self.alerts = AlertBuilder(config, camera_id, wall)
+        self.picture = picture
+        self.model = self.fusion = None
+        self._geometry(config)
+        self.alerts = AlertBuilder(config, camera_id, wall, model=self.model)
         self._pending: NodeConfig | None = None
         self.reloads = 0
+
+    def _geometry(self, config: NodeConfig) -> None:
+        """The camera model (with geometry) and its fusion with the radar picture (with radars)."""
+        camera = config.camera(self.camera.id)
+        if camera.geometry is None:
+            self.model = self.fusion = None
+            return
+        frame = self.picture.frame if self.picture is not None else (
+            LocalFrame(config.node.lat, config.node.lon) if config.node.lat is not None else None)
+        self.model = CameraModel.from_config(camera.geometry, frame)
+        self.fusion = Fusion(camera.id, self.model, self.picture.store, camera.fusion) if self.picture else None
 
     def request_config(self, config: NodeConfig) -> None:
         """Queue a validated config; it takes effect before the next frame."""
@@ -75,7 +96,9 @@ class CameraPipeline:
         if new.detector != self.camera.detector:
             self.detector.apply_live_settings(new.detector)
         self.rules.reconfigure(new)
-        self.alerts.reconfigure(config)
+        if new.geometry != self.camera.geometry or new.fusion != self.camera.fusion:
+            self._geometry(config)
+        self.alerts.reconfigure(config, model=self.model)
         self.config, self.camera = config, new
         self.reloads += 1
         log.info("camera %s: config %s applied", new.id, config.version or "(unversioned)")
@@ -83,15 +106,20 @@ class CameraPipeline:
     def step(self, frame: Frame, detections: Detections) -> FrameResult:
         self._apply_pending()
         t = frame.timestamp
+        wall = self.wall(t)
         tracks = self.tracker.update(detections, t)
+        fusion = self.fusion.step(tracks, wall.timestamp()) if self.fusion is not None else None
         size = (frame.width, frame.height)
-        events = self.rules.evaluate(tracks, t, self.wall(t), size)
+        events = self.rules.evaluate(tracks, t, wall, size)
         records = []
         if events:
             geo = self.rules.geometry(size)
+            fused = {o.camera_track.id: o for o in fusion.camera_objects} if fusion else {}
             for e in events:
-                records.append(self.alerts.build(e, frame, geo.zones.get(e.zone), geo.lines.get(e.line)))
-        return FrameResult(frame, detections, tracks, events, records)
+                primary = e.primary
+                records.append(self.alerts.build(e, frame, geo.zones.get(e.zone), geo.lines.get(e.line),
+                                                 fused=fused.get(primary.id) if primary is not None else None))
+        return FrameResult(frame, detections, tracks, events, records, fusion, wall.timestamp())
 
 
 def cap_fps(frames: Iterable[Frame], fps_cap: float | None) -> Iterator[Frame]:

@@ -89,6 +89,24 @@ class _Visit:
     last_seen: float = NEVER
 
 
+def dwell_reached(st: _Visit, inside: bool, t: float, dwell_s: float, cooldown_s: float) -> bool:
+    """Advance an object's visit of a zone; True once per visit, when it has stayed `dwell_s`
+    without a break. A visit ends when the object has been out (or unseen) for `cooldown_s`."""
+    st.last_seen = t
+    if not inside:
+        st.inside_since = None
+        return False
+    if st.visit_start is None or t - st.last_inside > cooldown_s:
+        st.visit_start, st.inside_since, st.alerted = t, t, False
+    elif st.inside_since is None:
+        st.inside_since = t
+    st.last_inside = t
+    if not st.alerted and t - st.inside_since >= dwell_s:
+        st.alerted, st.last_alert = True, t
+        return True
+    return False
+
+
 @dataclass(slots=True)
 class _Crossing:
     point: tuple[float, float] | None = None
@@ -204,20 +222,11 @@ class RuleEngine:
         for k in idx:
             tr = tracks[k]
             st = self._visits.get((rule.id, tr.id))
-            if not inside[k]:
-                if st is not None:
-                    st.inside_since, st.last_seen = None, t  # the dwell must be unbroken
-                continue
             if st is None:
+                if not inside[k]:
+                    continue  # never inside: nothing to remember
                 st = self._visits[(rule.id, tr.id)] = _Visit()
-            st.last_seen = t
-            if st.visit_start is None or t - st.last_inside > rule.cooldown_s:
-                st.visit_start, st.inside_since, st.alerted = t, t, False
-            elif st.inside_since is None:
-                st.inside_since = t
-            st.last_inside = t
-            if not st.alerted and t - st.inside_since >= rule.dwell_s:
-                st.alerted, st.last_alert = True, t
+            if dwell_reached(st, bool(inside[k]), t, rule.dwell_s, rule.cooldown_s):
                 events.append(RuleEvent(rule, t, st.inside_since, (tr,), zone=rule.zone))
         return events
 

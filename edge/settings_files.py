@@ -39,14 +39,17 @@ def parse_yaml(text: str, origin: str) -> Any:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise FileProblem(f"{origin}{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def expand_env(value: Any, path: str, problems: list[str]) -> Any:
-    """Replace ${NAME} in every string of `value`; a missing variable is one line in `problems`."""
+    """Replace ${NAME} (or ${NAME:-default}, as in the shell) in every string of `value`; a missing
+    variable without a default is one line in `problems`."""
     if isinstance(value, str):
         def sub(m: re.Match) -> str:
-            name = m.group(1)
+            name, default = m.group(1), m.group(2)
+            if name not in os.environ and default is not None:
+                return default
             if name not in os.environ:
                 problems.append(f"{path}: environment variable {name} is not set")
                 return ""

@@ -107,6 +107,14 @@ def test_secrets_come_from_the_environment(monkeypatch):
     assert parse_config(text).cameras[0].source == "rtsp://op:s3cret@10.0.0.5/s"
 
 
+def test_environment_defaults_as_in_the_shell(monkeypatch):
+    text = BASE.replace("source: clip.mp4", "source: ${CLIP_DIR:-/srv/clips}/a.mp4")
+    monkeypatch.delenv("CLIP_DIR", raising=False)
+    assert parse_config(text).cameras[0].source == "/srv/clips/a.mp4"
+    monkeypatch.setenv("CLIP_DIR", "/data")
+    assert parse_config(text).cameras[0].source == "/data/a.mp4"
+
+
 def test_oversized_config_is_refused(tmp_path: Path):
     path = tmp_path / "huge.yaml"
     path.write_text(BASE + "#" * 1_100_000)

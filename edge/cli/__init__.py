@@ -26,7 +26,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge.cli import bench, config_cmd, detect, eval_cmd, models_cmd, outbox_cmd, radar_cmd, replay, run
+    from edge.cli import bench, calibrate_cmd, config_cmd, detect, eval_cmd, models_cmd, outbox_cmd, radar_cmd, replay, run
 
     parser = OneLineParser(prog=PROG, description="Zastava edge node: detection on camera and radar streams.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.register(sub)
     run.register(sub)
     outbox_cmd.register(sub)
+    calibrate_cmd.register(sub)
     radar_cmd.register(sub)
     return parser
 

@@ -91,3 +91,14 @@ def progress(items: Iterable[T], *, total: int | None, desc: str, unit: str = "f
 
     with tqdm(items, total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False) as bar:
         yield from bar
+
+
+def lat_lon(text: str) -> tuple[float, float]:
+    """argparse type for LAT,LON in degrees."""
+    try:
+        lat, lon = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LAT,LON like 58.2123,11.5475") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError(f"{text!r}: lat within -90..90, lon within -180..180")
+    return lat, lon

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     esub.required = True
     _register_track(esub)
     _register_alerts(esub)
+    _register_radar_scenario(esub)
+    _register_fusion(esub)
 
 
 # -- tracker options, shared by every command that tracks ------------------------------------------
@@ -184,6 +186,88 @@ def run_alerts(args: argparse.Namespace) -> int:
         print(f"  false alert: {a['rule']} track {a['track_id']} at {a['media_time']:.2f} s (frame {a['frame']})")
     for e in score.missed_events:
         print(f"  missed event: {e.rule} gt track {e.track_id} at {e.time:.2f} s (frame {e.frame})")
+    if args.json:
+        print(json.dumps(score.as_dict()))
+    return 0
+
+
+# -- eval radar-scenario / eval fusion ----------------------------------------------------------------
+
+
+def _register_radar_scenario(esub: argparse._SubParsersAction) -> None:
+    p = esub.add_parser(
+        "radar-scenario",
+        help="write the fusion scenario's radar feed (NMEA TTM) from a sequence's real trajectories",
+        description="No public recording has radar and video of one scene: this writes what a radar on the "
+        "camera's mast would have reported for the sequence's ground-truth people (their boxes placed on the "
+        "ground with the sequence's calibration), with stated noise, dropouts and clutter. See "
+        "edge/evaluation/radar_scenario.py for every assumption.",
+    )
+    p.add_argument("sequence", type=Path, metavar="SEQ_DIR", help="a MOTChallenge sequence with View_*.xml (Tsai)")
+    p.add_argument("--out", type=Path, required=True, help="NMEA file to write")
+    p.add_argument("--fps", type=float, default=7.0)
+    p.add_argument("--range-sigma", type=float, default=1.0, help="range noise, metres (1 sigma)")
+    p.add_argument("--bearing-sigma", type=float, default=0.5, help="bearing noise, degrees (1 sigma)")
+    p.add_argument("--dropout", type=float, default=0.1, help="probability a report is missed")
+    p.add_argument("--clutter-rate", type=float, default=0.2, help="false tracks born per second")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(run=run_radar_scenario)
+
+
+def run_radar_scenario(args: argparse.Namespace) -> int:
+    from edge.evaluation.fusion import pets_camera
+    from edge.evaluation.radar_scenario import POST_LAT, POST_LON, generate, trajectories, write
+    from edge.evaluation.tracking import load_sequence
+    from edge.geo import LocalFrame
+
+    seq = load_sequence(args.sequence)
+    frame = LocalFrame(POST_LAT, POST_LON)
+    model = pets_camera(seq, frame)
+    tracks = trajectories(seq.gt, model.pixel_to_ground)
+    sc = generate(tracks, tuple(float(v) for v in model.camera_en), args.fps, range_sigma_m=args.range_sigma,
+                  bearing_sigma_deg=args.bearing_sigma, dropout=args.dropout, clutter_rate=args.clutter_rate,
+                  seed=args.seed, frame=frame)
+    write(args.out, sc)
+    print(f"{args.out}: {len(sc.lines)} sentences, {sc.reports} target reports of {len(sc.people)} people and "
+          f"{sc.clutter_tracks} clutter tracks; radar at east {sc.radar_position[0]:.1f} m, north "
+          f"{sc.radar_position[1]:.1f} m of the post ({POST_LAT}, {POST_LON})")
+    return 0
+
+
+def _register_fusion(esub: argparse._SubParsersAction) -> None:
+    p = esub.add_parser(
+        "fusion",
+        help="radar-camera link accuracy on a sequence with the scenario's radar feed",
+        description="Detector and tracker on SEQ_DIR/img1, the radar feed replayed in step, fusion each frame. "
+        "Prints the share of camera-track frames linked to the radar target of the same true person, and the "
+        "share of links that are wrong.",
+    )
+    p.add_argument("sequence", type=Path, metavar="SEQ_DIR")
+    p.add_argument("--radar", type=Path, required=True, help="the NMEA feed (from `eval radar-scenario`)")
+    p.add_argument("--fps", type=float, default=7.0)
+    p.add_argument("--range-sigma", type=float, default=1.0, help="the radar's stated range accuracy, metres")
+    p.add_argument("--bearing-sigma", type=float, default=0.5, help="the radar's stated bearing accuracy, degrees")
+    p.add_argument("--json", action="store_true", help="last line: JSON with link_accuracy and wrong_link_rate")
+    add_detector_options(p, conf=0.1)
+    p.set_defaults(classes="person")
+    add_tracker_options(p)
+    p.set_defaults(run=run_fusion)
+
+
+def run_fusion(args: argparse.Namespace) -> int:
+    from edge.detect import Detector
+    from edge.evaluation.fusion import evaluate_fusion
+    from edge.evaluation.tracking import load_sequence
+
+    seq = load_sequence(args.sequence)
+    if not args.radar.is_file():
+        raise ZastavaError(f"{args.radar}: no such radar feed (write one with `zastava-edge eval radar-scenario`)")
+    score = evaluate_fusion(seq, args.radar, args.fps, Detector(detector_config(args)), tracker_config(args),
+                            range_sigma_m=args.range_sigma, bearing_sigma_deg=args.bearing_sigma,
+                            progress=lambda it, total: progress(it, total=total, desc="detect"))
+    print(f"{seq.root.name} at {args.fps:g} fps with {args.radar.name}: {score.frames} frames, {score.radar_reports} "
+          f"radar reports, {score.eligible} camera-track frames with their person on radar, {score.links} links")
+    print(f"link accuracy {score.link_accuracy:.3f}  wrong-link rate {score.wrong_link_rate:.3f} ({score.wrong} wrong)")
     if args.json:
         print(json.dumps(score.as_dict()))
     return 0

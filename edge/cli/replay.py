@@ -29,7 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-c", "--config", required=True, type=Path, help="node config (YAML)")
     p.add_argument("source", nargs="?", help="recording (video file or image folder); default: the camera's source")
     p.add_argument("--camera", help="camera id (default: the config's first camera)")
-    p.add_argument("--out", type=Path, help="write an annotated video: zones, lines, tracks and trails, alerts")
+    p.add_argument("--out", type=Path, help="write an annotated video: zones, lines, tracks and trails, alerts, "
+                   "and (with radars and camera geometry) the projected radar/AIS targets and fusion links")
+    p.add_argument("--plan-out", type=Path, help="with radar/AIS feeds or geo rules: the node's plan view (radar and AIS "
+                   "tracks, camera wedge, geo zones), as a video (.mp4/.avi) or the last picture (.png/.jpg)")
     p.add_argument("--snapshots", type=Path, help="write each alert's evidence JPEG here, named by alert id")
     p.add_argument("--start-time", type=iso_time, help="wall time of the recording's first frame (default: now)")
     p.add_argument("--fps", type=float, help="frame rate of an image folder")
@@ -42,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from edge.replay import replay
 
     config = load_config(args.config)
+    if args.plan_out and not (config.radars or config.geo_rules):
+        raise ZastavaError(f"{args.config}: --plan-out needs radar/AIS feeds or geo rules in the config")
     camera = config.camera(args.camera) if args.camera else config.cameras[0]
     source = args.source or camera.source
     out = sys.stdout
@@ -57,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         start=args.start_time,
         fps=args.fps or camera.source_fps,
         out_video=args.out,
+        plan_out=args.plan_out,
         snapshots=args.snapshots,
         on_alert=on_alert,
         progress=lambda it, total: progress(it, total=total, desc=f"replay {camera.id}"),

@@ -1,0 +1,243 @@
+"""What radar ingest and fusion add to a camera's per-frame time, measured side by side on a
+real video in interleaved rounds (see edge.bench for why): the camera's loop (decode, detection,
+tracker) without radar, then the same loop doing the radar work too, each on its own frames.
+
+The scene (stated assumptions, all parameters): a camera on a 10 m mast at the post looking
+north (60 degrees wide); `camera_tracks` people walking at 1.5 m/s on the ground it sees, each
+detected every frame (their projected boxes replace the video's detections at the tracker, so
+both loops track the same crowd); `radar_tracks` radar targets reporting at `radar_hz` as NMEA
+TTM sentences, the first `camera_tracks` of them on the people (with 3 m of noise), the rest
+spread over 2 km around the post. The radar work per frame: decoding the sentences that arrive
+in one frame interval of a 25 fps camera into the track store (inline, though a node does it on
+the feed's thread), the fusion step (gating, assignment, hysteresis) with every target, the
+fused picture's update, and the geo rules over the merged picture at 2 Hz (their zones lie
+where no target goes, so that no alert's evidence picture is drawn in the measured steady state).
+
+Two figures: `added`, the measured growth of the loop's time per frame, and `cpu_share`, the
+radar work's own time over the camera loop's, which assumes nothing overlaps it (an upper bound:
+on a machine whose cores are all busy with inference the two come close).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+NODE = """
+node: {{site: bench, id: fusion, lat: 45.815, lon: 15.9819, timezone: UTC}}
+cameras:
+  - id: cam
+    source: bench
+    detector: {{model: {model}}}
+    geometry: {{height_m: 10, heading_deg: 0, pitch_deg: -12, hfov_deg: 60, image_size: [{w}, {h}]}}
+radars:
+  - {{id: arpa, format: nmea, transport: udp, port: 10110, position: [45.815, 15.9819], stale_s: 10}}
+# The zones lie where no target goes: the rules are evaluated on every object, and no alert's
+# evidence picture (about 5 ms, once per event) is drawn in the measured steady state.
+geo_zones:
+  - {{id: shore, points: [[45.8400, 15.9790], [45.8400, 15.9850], [45.8430, 15.9850], [45.8430, 15.9790]]}}
+  - {{id: sea, kind: maritime, points: [[45.7800, 15.9600], [45.7800, 16.0000], [45.7840, 16.0000], [45.7840, 15.9600]]}}
+geo_rules:
+  - {{id: confirmed, type: radar_confirmed, zone: shore, dwell_s: 2}}
+  - {{id: guard, type: radar_only, zone: shore, dwell_s: 5}}
+  - {{id: dark, type: dark_vessel, zone: sea, dwell_s: 5}}
+"""
+
+
+@dataclass(frozen=True)
+class FusionBenchResult:
+    source: str
+    rounds: int
+    frames_per_round: int
+    camera_tracks: float  # mean confirmed camera tracks per frame
+    radar_targets: float  # mean live radar targets per frame
+    sentences_per_frame: float
+    camera_ms: float  # the camera's loop per frame (decode, detection, tracker) without radar
+    fused_ms: float  # the same loop with radar ingest, fusion, fused picture and geo rules
+    fusion_ms: float  # the radar work's own time per frame (CPU time of the loop's thread)
+    links: float  # mean camera-radar links per frame
+    added: float  # fused_ms / camera_ms - 1: what the radar adds to the per-frame time (median of rounds)
+    cpu_share: float  # fusion_ms / camera_ms: the radar work as if nothing overlapped it (median)
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _ttm(target: int, rng_m: float, bearing: float, speed: float, course: float, tod: float) -> bytes:
+    from edge.evaluation.radar_scenario import sentence
+
+    hh, rem = divmod(tod, 3600)
+    mm, ss = divmod(rem, 60)
+    body = (f"RATTM,{target:03d},{rng_m / 1852:.4f},{bearing % 360:.1f},T,{speed / 0.514444:.1f},{course % 360:.1f},T,"
+            f",,N,,T,,{int(hh):02d}{int(mm):02d}{ss:05.2f},A")
+    return sentence(body).encode()
+
+
+def run_fusion_bench(
+    source: str,
+    *,
+    model: str = "yolox-nano",
+    camera_tracks: int = 50,
+    radar_tracks: int = 200,
+    radar_hz: float = 1.0,
+    fps: float = 25.0,
+    frames_per_round: int = 60,
+    rounds: int = 12,
+    seed: int = 0,
+    on_round: Callable[[int, dict], None] | None = None,
+) -> FusionBenchResult:
+    import datetime as dt
+
+    from edge.bench import _cycle, _take
+    from edge.camera_model import CameraModel
+    from edge.config import parse_config
+    from edge.detect.detector import Detections, Detector
+    from edge.detect.stream import DetectionStream
+    from edge.fused_picture import FusedPicture
+    from edge.fusion import Fusion
+    from edge.pipeline import FrameResult
+    from edge.radar.picture import RadarPicture
+    from edge.sources import Frame, open_source
+    from edge.track import Tracker
+
+    first = next(iter(open_source(source)))
+    h, w = first.height, first.width
+    config = parse_config(NODE.format(model=model, w=w, h=h), "fusion bench")
+    camera = config.cameras[0]
+    detector = Detector(camera.detector)
+    picture = RadarPicture(config)
+    cam_model = CameraModel.from_config(camera.geometry, picture.frame)
+    fusion = Fusion(camera.id, cam_model, picture.store, camera.fusion)
+    fused = FusedPicture(config, picture)
+    tracker = Tracker(camera.tracker)
+    rng = np.random.default_rng(seed)
+
+    # People on the ground the camera sees (20-60 m out, within the view), walking east or west.
+    n_people = camera_tracks
+    people = np.c_[rng.uniform(-12, 12, n_people), rng.uniform(25, 60, n_people)]
+    heading = rng.choice([-1.0, 1.0], n_people)
+    others = np.c_[rng.uniform(-2000, 2000, radar_tracks - n_people), rng.uniform(-2000, 2000, radar_tracks - n_people)]
+    other_vel = rng.normal(0, 3, (radar_tracks - n_people, 2))
+    names = detector.names
+    person = names.index("person") if "person" in names else 0
+    t0 = dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc).timestamp()
+    dt_frame = 1.0 / fps
+    state = {"i": 0, "next_scan": 0.0, "cursor": 0}
+
+    def scene_at(k: int):
+        t = k * dt_frame
+        p = people + np.c_[heading * 1.5 * t, np.zeros(n_people)]
+        p[:, 0] = (p[:, 0] + 12) % 24 - 12  # keep them in view: they walk back in on the other side
+        return t, p
+
+    def boxes(p: np.ndarray) -> Detections:
+        feet = np.c_[p, np.zeros(len(p))]
+        heads = np.c_[p, np.full(len(p), 1.7)]
+        (pf, _), (ph, _) = cam_model.world_to_pixel(feet), cam_model.world_to_pixel(heads)
+        hgt = pf[:, 1] - ph[:, 1]
+        xyxy = np.c_[pf[:, 0] - hgt / 5, ph[:, 1], pf[:, 0] + hgt / 5, pf[:, 1]].astype(np.float32)
+        return Detections(xyxy, np.full(len(p), 0.8, np.float32), np.full(len(p), person, np.int64), names)
+
+    def scan(t: float, p: np.ndarray) -> list[bytes]:
+        """One radar scan: every target's TTM at time t."""
+        o = others + other_vel * t
+        pts = np.r_[p + rng.normal(0, 3.0, p.shape), o]
+        vel = np.r_[np.c_[heading * 1.5, np.zeros(n_people)], other_vel]
+        tod = (t0 + t) % 86400
+        out = []
+        for i, ((e, n), (ve, vn)) in enumerate(zip(pts, vel)):
+            out.append(_ttm(i + 1, math.hypot(e, n), math.degrees(math.atan2(e, n)), math.hypot(ve, vn),
+                            math.degrees(math.atan2(ve, vn)), tod))
+        return out
+
+    # Sentences and detections for every frame are made up front: only the node's work is timed.
+    total = frames_per_round * (rounds + 1)
+    per_frame_sentences: list[list[bytes]] = []
+    per_frame_dets: list[Detections] = []
+    pending: list[bytes] = []
+    for k in range(total):
+        t, p = scene_at(k)
+        while state["next_scan"] <= t:
+            pending += scan(state["next_scan"], p)
+            state["next_scan"] += 1.0 / radar_hz
+        # A scan's sentences arrive spread over the scan: this frame takes its share of them.
+        share = int(math.ceil(radar_tracks * radar_hz * dt_frame))
+        per_frame_sentences.append(pending[:share])
+        pending = pending[share:]
+        per_frame_dets.append(boxes(p))
+    image = first.image
+    cycle = _cycle(source)
+    counts = {"tracks": [], "targets": [], "links": [], "sentences": []}
+    geo_due = {"t": 0.0}
+    camera_only = {"i": 0, "tracker": Tracker(camera.tracker)}
+    fused_state = {"i": 0, "tracker": tracker}
+
+    def radar_work(k: int, tracks) -> float:
+        """Radar ingest, fusion, the fused picture's update and the geo rules (2 Hz) for frame k."""
+        t = k * dt_frame
+        wall = t0 + t
+        start = time.perf_counter()
+        for line in per_frame_sentences[k]:
+            picture.ingest("arpa", line, wall)
+        picture.store.expire(wall)
+        result = fusion.step(tracks, wall)
+        fused.update(camera.id, FrameResult(Frame(image, k, t, "bench"), per_frame_dets[k], tracks, [], [], result,
+                                            wall), cam_model)
+        if t >= geo_due["t"]:
+            fused.evaluate(wall)
+            geo_due["t"] = t + 0.5
+        spent = time.perf_counter() - start
+        counts["tracks"].append(len(tracks))
+        counts["targets"].append(len(picture.store.targets("radar")))
+        counts["links"].append(len(result.links))
+        counts["sentences"].append(len(per_frame_sentences[k]))
+        return spent
+
+    def pipeline(state: dict, with_radar: bool) -> tuple[float, float]:
+        """The camera's loop on the real video (decode, inference, tracker on the scene's people),
+        with or without the radar work; (wall ms per frame, radar work ms per frame)."""
+        stream = DetectionStream(detector, _take(cycle, frames_per_round))
+        spent, n = 0.0, 0
+        started = time.perf_counter()
+        for _frame, _detections in stream:
+            k = state["i"] % total
+            state["i"] += 1
+            tracks = state["tracker"].update(per_frame_dets[k], k * dt_frame)
+            if with_radar:
+                spent += radar_work(k, tracks)
+            n += 1
+        return (time.perf_counter() - started) / n * 1000, spent / n * 1000
+
+    # A warm-up of each (sessions, caches, the trackers' tracks, the store), then interleaved rounds.
+    pipeline(camera_only, False), pipeline(fused_state, True)
+    for v in counts.values():
+        v.clear()
+    rows = []
+    for i in range(rounds):
+        camera_ms, _ = pipeline(camera_only, False)
+        fused_ms, work_ms = pipeline(fused_state, True)
+        row = {"camera_ms": camera_ms, "fused_ms": fused_ms, "fusion_ms": work_ms,
+               "added": fused_ms / camera_ms - 1.0, "cpu_share": work_ms / camera_ms}
+        rows.append(row)
+        if on_round:
+            on_round(i, row)
+    med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
+    return FusionBenchResult(
+        source=source,
+        rounds=rounds,
+        frames_per_round=frames_per_round,
+        camera_tracks=float(np.mean(counts["tracks"])),
+        radar_targets=float(np.mean(counts["targets"])),
+        sentences_per_frame=float(np.mean(counts["sentences"])),
+        camera_ms=med("camera_ms"),
+        fused_ms=med("fused_ms"),
+        fusion_ms=med("fusion_ms"),
+        links=float(np.mean(counts["links"])),
+        added=med("added"),
+        cpu_share=med("cpu_share"),
+    )
