@@ -5,6 +5,7 @@ AIS targets, fusion links) as an MJPEG stream, and the post's plan view.
     GET /cameras/{id}.mjpg     multipart/x-mixed-replace JPEG stream, at most max_fps
     GET /cameras/{id}.jpg      the next annotated frame
     GET /plan.mjpg, /plan.jpg  the plan view (with radar/AIS feeds or geo rules)
+    GET /radar/{id}.mjpg, .jpg the radar picture of a radar video feed (CAT240, display): PPI, plots, tracks, zones
 
 Frames are drawn in the camera's own thread, and only while someone watches: an unwatched
 node pays nothing, and drawing never races the tracker that owns the tracks. The standard
@@ -50,8 +51,9 @@ class _Feed:
 
 class LiveView:
     def __init__(self, settings: LiveViewSettings, *, plan: Callable[[float], np.ndarray] | None = None,
-                 picture=None):
+                 picture=None, radar=None):
         self.settings = settings
+        self.radar = radar  # edge.radar.overlay.RadarVideoView: the radar video feeds' pictures
         self.plan = plan  # t -> plan view image
         self.picture = picture  # the radar picture, for the targets drawn on each camera
         self._feeds: dict[str, _Feed] = {}
@@ -129,6 +131,10 @@ class LiveView:
         with self._lock:
             self._plan_cache = (now, jpeg)
         return jpeg
+
+    def radar_jpeg(self, feed: str) -> bytes | None:
+        img = self.radar.render(feed, time.time()) if self.radar is not None else None
+        return None if img is None else self._encode(img)
 
     def _watch(self, camera: str, delta: int) -> None:
         feed = self._feed(camera)
@@ -213,6 +219,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, self.live.plan_jpeg(), "image/jpeg")
             else:
                 self._stream(lambda after: (after + 1, self.live.plan_jpeg()), None)
+        elif path.startswith("/radar/") and path.endswith((".jpg", ".mjpg")):
+            feed = path[len("/radar/"):].rsplit(".", 1)[0]
+            feeds = self.live.radar.feeds() if self.live.radar is not None else []
+            if feed not in feeds:
+                self._send(404, f"no radar video feed {feed!r} (feeds: {', '.join(feeds) or 'none'})\n".encode())
+            elif path.endswith(".jpg"):
+                self._send(200, self.live.radar_jpeg(feed), "image/jpeg")
+            else:
+                self._stream(lambda after: (after + 1, self.live.radar_jpeg(feed)), None)
         elif path.startswith("/cameras/") and path.endswith((".jpg", ".mjpg")):
             camera = path[len("/cameras/"):].rsplit(".", 1)[0]
             if camera not in self.live.cameras():
@@ -265,6 +280,9 @@ class _Handler(BaseHTTPRequestHandler):
         suffix = f"?token={html.escape(query['token'][0])}" if "token" in query else ""
         parts = [f'<figure><figcaption>{html.escape(c)}</figcaption><img src="/cameras/{html.escape(c)}.mjpg{suffix}">'
                  f"</figure>" for c in self.live.cameras()]
+        for feed in self.live.radar.feeds() if self.live.radar is not None else []:
+            parts.append(f'<figure><figcaption>radar {html.escape(feed)}</figcaption>'
+                         f'<img src="/radar/{html.escape(feed)}.mjpg{suffix}"></figure>')
         if self.live.plan is not None:
             parts.append(f'<figure><figcaption>plan view</figcaption><img src="/plan.mjpg{suffix}"></figure>')
         return ("<!doctype html><meta charset=utf-8><title>Zastava live</title>"

@@ -96,6 +96,12 @@ def replay(
         picture.load_recordings()
         fused = FusedPicture(config, picture)
     pipe = pipeline or CameraPipeline(config, camera_id, recording_clock(start), picture=picture)
+    radar_video = None
+    if picture is not None and out_video:
+        from edge.radar.overlay import RadarVideoView
+
+        radar_video = RadarVideoView(config, picture)
+        radar_video = radar_video if radar_video.feeds() else None
     overlay = Overlay(camera) if out_video else None
     rate = min(src.fps or 25.0, camera.fps_cap or 1e9)
     recorder = VideoRecorder(out_video, rate) if out_video else None
@@ -133,6 +139,8 @@ def replay(
                     targets = picture.store.snapshot(result.wall).targets
                     draw_radar_on_frame(img, pipe.model, targets, result.fusion.links if result.fusion else {},
                                         result.tracks)
+                if radar_video is not None:  # radar pictures (CAT240, displays) beside the camera
+                    img = radar_video.beside(img, result.wall)
                 recorder.write(img)
             if plan_recorder is not None:
                 plan_recorder.write(fused.render_plan(result.wall))

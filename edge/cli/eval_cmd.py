@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_alerts(esub)
     _register_radar_scenario(esub)
     _register_fusion(esub)
+    from edge.cli.radar_video_cmd import register_eval
+
+    register_eval(esub)
 
 
 # -- tracker options, shared by every command that tracks ------------------------------------------

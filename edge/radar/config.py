@@ -13,8 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FeedFormat = Literal["nmea", "ais", "asterix"]
-Transport = Literal["udp", "tcp", "serial", "file"]
+from edge.radar.video_config import DisplaySettings, RadarVideoSettings
+
+FeedFormat = Literal["nmea", "ais", "asterix", "cat240", "display"]
+Transport = Literal["udp", "tcp", "serial", "file", "frames"]
+VIDEO_FORMATS = ("cat240", "display")
 
 
 class RadarFeedConfig(BaseModel):
@@ -25,9 +28,12 @@ class RadarFeedConfig(BaseModel):
     id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
                     description="The feed's name in reports and alerts: lower-case letters, digits, '-' and '_'.")
     format: FeedFormat = Field(..., description="nmea: ARPA TTM/TLL plus own-ship sentences; ais: AIVDM/AIVDO; "
-                                                "asterix: CAT048/CAT010 datagrams.")
+                                                "asterix: CAT048/CAT010 datagrams; cat240: radar video (ASTERIX "
+                                                "CAT240) turned into plots and tracks here; display: a captured radar "
+                                                "screen, read through a frame source.")
     transport: Transport = Field(..., description="udp (listen), tcp (connect to a server), serial (a port), "
-                                                  "file (a recording: NMEA/AIS text, pcap/pcapng, raw ASTERIX).")
+                                                  "file (a recording: NMEA/AIS text, pcap/pcapng, raw ASTERIX); "
+                                                  "frames (display: any camera source, `source`).")
     host: str = Field("0.0.0.0", description="udp: the address to listen on (unicast; a multicast feed listens on "
                                              "its group); tcp: the server to connect to.")
     port: int | None = Field(None, ge=1, le=65535, description="udp: the port to listen on; tcp: the server's port; "
@@ -56,6 +62,11 @@ class RadarFeedConfig(BaseModel):
     reconnect_min_s: float = Field(0.5, gt=0.0, description="tcp/serial: first wait before reconnecting; doubles "
                                                             "on each failure.")
     reconnect_max_s: float = Field(30.0, gt=0.0, description="tcp/serial: longest wait between reconnects.")
+    source: str | None = Field(None, description="frames: the captured display (video file, image folder, rtsp:// "
+                                                 "or http:// URL, USB index), as a camera's source.")
+    video: RadarVideoSettings = Field(default_factory=RadarVideoSettings,
+                                      description="cat240/display: sweeps, detector, clutter map and tracker.")
+    display: DisplaySettings | None = Field(None, description="display: where the radar picture is on the screen.")
     cat010_edition: Literal["1.1", "sensis-0.24"] = Field("1.1", description="asterix: CAT010 layout; Sensis' "
                                                                              "pre-standard 0.24 differs in I010/202.")
 
@@ -93,6 +104,17 @@ class RadarFeedConfig(BaseModel):
             raise ValueError("transport file needs a path")
         if self.multicast_group and t != "udp":
             raise ValueError("multicast_group is for transport udp")
+        video = self.format in VIDEO_FORMATS
+        if self.format == "cat240" and t not in ("udp", "file"):
+            raise ValueError("cat240 comes over udp or from a file (pcap, or raw CAT240 blocks)")
+        if (self.format == "display") != (t == "frames"):
+            raise ValueError("a display feed has transport frames, and only a display feed has")
+        if t == "frames" and not self.source:
+            raise ValueError("transport frames needs a source")
+        if self.format == "display" and self.display is None:
+            raise ValueError("a display feed needs `display` (centre_px, radius_px, range_m)")
+        if video and self.position is None:
+            raise ValueError(f"a {self.format} feed needs the radar's position [lat, lon]: its plots are measured from it")
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s is below reconnect_min_s")
         return self

@@ -78,8 +78,19 @@ class RadarFeed(Iterator[tuple[bytes, float]]):
             close()
 
 
-def make_decoder(cfg: RadarFeedConfig) -> NmeaDecoder | AisDecoder | AsterixDecoder:
+BINARY_FORMATS = ("asterix", "cat240")
+
+
+def make_decoder(cfg: RadarFeedConfig):
     """The decoder for a feed's format, set up from its config."""
+    if cfg.format == "cat240":
+        from edge.radar.video import RadarVideoDecoder
+
+        return RadarVideoDecoder(cfg)
+    if cfg.format == "display":
+        from edge.radar.display import DisplayDecoder
+
+        return DisplayDecoder(cfg)
     if cfg.format == "nmea":
         return NmeaDecoder(cfg.id, position=cfg.position)
     if cfg.format == "ais":
@@ -96,6 +107,8 @@ def open_feed(cfg: RadarFeedConfig, stop: threading.Event, *, clock: Callable[[]
         messages = _tcp(cfg, stop, stats, clock)
     elif cfg.transport == "serial":
         messages = _serial(cfg, stop, stats, clock)
+    elif cfg.transport == "frames":
+        messages = _frames(cfg, stop, stats, clock)
     else:
         messages = _file(cfg, stop, stats, clock)
     return RadarFeed(cfg, stop, messages, stats)
@@ -201,7 +214,7 @@ def _udp_socket(cfg: RadarFeedConfig) -> socket.socket:
 def _udp(cfg: RadarFeedConfig, stop: threading.Event, stats: FeedStats, clock,
          sock: socket.socket) -> Iterator[tuple[bytes, float]]:
     stats.state = "listening"
-    text = cfg.format != "asterix"
+    text = cfg.format not in BINARY_FORMATS
     try:
         while not stop.is_set():
             try:
@@ -353,7 +366,7 @@ def _file(cfg: RadarFeedConfig, stop: threading.Event, stats: FeedStats, clock) 
         raise SourceError(f"{path}: cannot read ({e.strerror or e})") from None
     if head in _PCAP_MAGICS:
         timed = _pcap_messages(cfg, stats, path)
-    elif cfg.format == "asterix":
+    elif cfg.format in BINARY_FORMATS:
         timed = _raw_asterix(cfg, stats, path, clock)
     else:
         timed = _text_messages(cfg, stats, path, clock)
@@ -382,6 +395,40 @@ def _paced(timed: Iterator[tuple[bytes, float | None]], recorded: bool, stop: th
     stats.state = "finished"
 
 
+def _frames(cfg: RadarFeedConfig, stop: threading.Event, stats: FeedStats, clock) -> Iterator[tuple[bytes, float]]:
+    """A captured radar display: (BGR picture, wall time) per frame, through the camera sources."""
+    from edge.radar.display import recording_start
+    from edge.sources import ReconnectPolicy, open_source
+
+    src = open_source(cfg.source, policy=ReconnectPolicy())
+    if src.is_live:
+        stats.state = "connected"
+
+        def live() -> Iterator[tuple[bytes, float]]:
+            try:
+                for frame in src:
+                    if stop.is_set():
+                        break
+                    yield frame.image, clock()
+            finally:
+                src.close()
+                stats.state = "closed"
+
+        return live()
+    start = recording_start(cfg)
+    start = clock() if start != start else start  # NaN: no file time to go by
+
+    def recorded() -> Iterator[tuple[bytes, float | None]]:
+        try:
+            for frame in src:
+                yield frame.image, start + frame.timestamp
+        finally:
+            src.close()
+
+    stats.state = "replaying"
+    return _paced(recorded(), cfg.pace == "recorded", stop, stats, clock)
+
+
 def _pcap_messages(cfg: RadarFeedConfig, stats: FeedStats, path: Path) -> Iterator[tuple[bytes, float | None]]:
     skipped: dict[str, int] = {}
     packets = read_pcap(path, port=cfg.port, skipped=skipped)
@@ -394,7 +441,7 @@ def _pcap_messages(cfg: RadarFeedConfig, stats: FeedStats, path: Path) -> Iterat
             for t, payload in _chain(first, packets):
                 if len(payload) > cfg.max_message_bytes:
                     stats.drop("datagram too long")
-                elif cfg.format == "asterix":
+                elif cfg.format in BINARY_FORMATS:
                     yield payload, t
                 else:  # NMEA/AIS captured off the network: one or more lines per datagram
                     for line in payload.splitlines():

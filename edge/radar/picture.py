@@ -64,6 +64,9 @@ class RadarPicture:
     # -- live ----------------------------------------------------------------------------------
 
     def start(self) -> None:
+        for dec in self.decoders.values():
+            if hasattr(dec, "start_worker"):  # radar video: sweeps processed beside the socket's reader
+                dec.start_worker(self._stop)
         for feed in self.feeds.values():
             t = threading.Thread(target=self._run_feed, args=(feed,), name=f"radar:{feed.id}", daemon=True)
             t.start()
@@ -102,8 +105,13 @@ class RadarPicture:
             if feed.transport != "file":
                 log.warning("radar feed %s is %s, not a recording: replay leaves it out", feed.id, feed.transport)
                 continue
+            decoder = self.decoders[feed.id]
+            if hasattr(decoder, "keep_timeline"):  # radar video: a picture per sweep for the overlay
+                decoder.keep_timeline()
             for message, received in open_feed(feed.model_copy(update={"pace": "fast"}), self._stop):
-                reports += self.decoders[feed.id].feed(message, received)
+                reports += decoder.feed(message, received)
+            if hasattr(decoder, "flush"):  # the last sweep of a recording ends with the file
+                reports += decoder.flush()
         reports.sort(key=lambda r: r.time)
         self._replay, self._replay_at = reports, 0
         self._replay_times = [r.time for r in reports]
