@@ -2,7 +2,7 @@
 
     app = create_app(store, settings, metrics)     # uvicorn.run(app, host=..., port=...)
 
-Everything but /healthz needs `Authorization: Bearer <token>` with one of the operators'
+Everything but /healthz needs a console login (session cookie) or `Authorization: Bearer <token>` with one of the
 tokens; with no tokens configured nothing is served ("no token, no data"). OpenAPI at /docs.
 Alerts come back as the contract's JSON (`class` key) plus what central adds: received_at,
 acknowledgement and the snapshot's URL.
@@ -11,24 +11,27 @@ acknowledgement and the snapshot's URL.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
-import hmac
 import logging
 import re
+import time
 from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.exc import SQLAlchemyError
 
 from central import __version__
+from central.auth import Auth, Principal
+from central.console import STATIC, Console, console_router
 from central.metrics import CentralMetrics
 from central.settings import CentralSettings
-from central.store import AlertFilters, InvalidCursor, Store, utc
+from central.store import ALERT_STATES, AlertFilters, InvalidCursor, Store, utc
 from edge.contract import ULID_PATTERN, Alert, ConfigState, Heartbeat
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,6 @@ ULID = re.compile(ULID_PATTERN)
 AlertId = Annotated[str, Path(max_length=100, description="The alert's ULID.")]
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # names are matched as given; control characters never are
 Name = Annotated[str | None, Query(max_length=64, pattern=_PRINTABLE)]
-_bearer = HTTPBearer(auto_error=False, description="An operator token (settings.api_tokens).")
 
 
 # --- response and request models --------------------------------------------------------------
@@ -58,6 +60,8 @@ class AlertView(Alert):
     acknowledged_at: dt.datetime | None = Field(None, description="When it was first acknowledged.")
     ack_note: str | None = None
     snapshot_url: str | None = Field(None, description="Where the evidence JPEG is, once central has it.")
+    verdict: Literal["false_alarm"] | None = Field(None, description="false_alarm once someone marked it so.")
+    incident_id: str | None = Field(None, description="The incident the alert is part of, if any.")
 
 
 class AlertPage(BaseModel):
@@ -69,7 +73,8 @@ class Acknowledgement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     operator: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
-                                               pattern=_PRINTABLE)] = Field(description="Who handled the alert.")
+                                               pattern=_PRINTABLE)] | None = Field(
+        None, description="Who handled the alert; with an API token it is required, a logged-in user is themself.")
     note: Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")] | None = Field(
         None, description="What was done; replaces an earlier note, none keeps it.")
 
@@ -91,6 +96,8 @@ class NodeView(BaseModel):
     heartbeat_time: dt.datetime | None
     config_state: ConfigState | None = Field(description="What the node did with its desired config.")
     config_state_time: dt.datetime | None
+    desired_version: str | None = Field(None, description="The newest config version central holds for the node.")
+    desired_published: bool = Field(False, description="Whether the broker acknowledged that version's publication.")
 
 
 class NodeList(BaseModel):
@@ -115,22 +122,37 @@ class DeadLetterList(BaseModel):
 
 # --- the app ----------------------------------------------------------------------------------
 
-def create_app(store: Store, settings: CentralSettings, metrics: CentralMetrics) -> FastAPI:
+def create_app(store: Store, settings: CentralSettings, metrics: CentralMetrics, *, publish=None,
+               console: Console | None = None) -> FastAPI:
+    """The API and the console. `publish(topic, payload) -> acknowledged` sends node configs
+    (the ingest's MQTT link); without it configs are stored and published at the next connect."""
+    console = console or Console(store, settings, publish)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        console.start()
+        try:
+            yield
+        finally:
+            console.stop()
+
     app = FastAPI(
         title="Zastava central",
         version=__version__,
-        description="Alerts from every observation post, their evidence, and the posts' state.",
+        description="Alerts from every observation post, their evidence, and the posts' state; the operator console.",
+        lifespan=lifespan,
     )
-    tokens = [t.encode() for t in settings.api_tokens]
+    app.state.console = console
+    auth = Auth(settings.api_tokens, console.users)
+    require_token = auth.require("guard")
 
-    def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-        given = credentials.credentials.encode() if credentials else b""
-        # Every token compared, in constant time each: the answer's timing tells nothing.
-        ok = False
-        for token in tokens:
-            ok |= hmac.compare_digest(given, token)
-        if not (given and ok):
-            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    @app.middleware("http")
+    async def server_timing(request: Request, call_next):
+        # The handler's own time, for `bench console` and browsers' dev tools.
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - t0) * 1000:.2f}"
+        return response
 
     @app.exception_handler(SQLAlchemyError)
     def database_down(_request: Request, e: SQLAlchemyError) -> JSONResponse:
@@ -168,6 +190,9 @@ def create_app(store: Store, settings: CentralSettings, metrics: CentralMetrics)
         severity: Annotated[list[str] | None, Query(
             description=f"One or more of {', '.join(SEVERITIES)}; comma-separated or repeated.")] = None,
         acknowledged: bool | None = None,
+        state: Annotated[list[str] | None, Query(
+            description=f"One or more of {', '.join(ALERT_STATES)}; comma-separated or repeated.")] = None,
+        incident: Annotated[str | None, Query(max_length=26, description="Alerts of this incident.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
     ):
@@ -175,9 +200,13 @@ def create_app(store: Store, settings: CentralSettings, metrics: CentralMetrics)
         unknown = [s for s in severities if s not in SEVERITIES]
         if unknown:
             _bad_query("severity", f"unknown severity {unknown[0]!r}; expected {', '.join(SEVERITIES)}", severity)
+        states = tuple(s.strip() for item in state or () for s in item.split(",") if s.strip())
+        bad = [s for s in states if s not in ALERT_STATES]
+        if bad:
+            _bad_query("state", f"unknown state {bad[0]!r}; expected {', '.join(ALERT_STATES)}", state)
         filters = AlertFilters(since=_utc_query("since", since), until=_utc_query("until", until), site=site,
                                node=node, camera=camera, class_name=class_name, rule=rule, severity=severities,
-                               acknowledged=acknowledged)
+                               acknowledged=acknowledged, states=states, incident_id=incident)
         try:
             rows, next_cursor = store.list_alerts(filters, cursor, limit)
         except InvalidCursor as e:
@@ -202,22 +231,36 @@ def create_app(store: Store, settings: CentralSettings, metrics: CentralMetrics)
 
     @api.post("/alerts/{alert_id}/ack", response_model=AlertView, tags=["alerts"],
               responses={404: {"description": "No such alert."}})
-    def acknowledge(alert_id: AlertId, body: Acknowledgement):
-        alert = store.acknowledge(alert_id, body.operator, body.note) if _known(alert_id) else None
+    def acknowledge(alert_id: AlertId, body: Acknowledgement, who: Principal = Depends(require_token)):
+        if who.kind == "token" and not body.operator:
+            _bad_body("operator", "an API token must say which operator handled the alert")
+        alert = console.acknowledge(alert_id, who, body.operator, body.note) if _known(alert_id) else None
         return alert or _not_found("alert", alert_id)
 
     @api.get("/nodes", response_model=NodeList, tags=["nodes"])
     def list_nodes():
         now = dt.datetime.now(dt.timezone.utc)
-        return {"nodes": [{**n, "seconds_since_seen": round(max(0.0, (now - n["last_seen"]).total_seconds()), 3)}
-                          for n in store.nodes()]}
+        desired = console.configs.desired()
+        out = []
+        for n in store.nodes():
+            d = desired.get((n["site"], n["node"]))
+            out.append({**n, "seconds_since_seen": round(max(0.0, (now - n["last_seen"]).total_seconds()), 3),
+                        "desired_version": d["version"] if d else None,
+                        "desired_published": bool(d and d["published_at"])})
+        return {"nodes": out}
 
     @api.get("/dead-letters", response_model=DeadLetterList, tags=["ingest"])
     def list_dead_letters(limit: Annotated[int, Query(ge=1, le=1000)] = 100):
         return {"dead_letters": [_dead_letter_view(d) for d in store.dead_letters(limit)]}
 
     app.include_router(api)
+    app.include_router(console_router(console, auth))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _bad_body(name: str, message: str) -> None:
+    raise RequestValidationError([{"type": "value_error", "loc": ("body", name), "msg": message, "input": None}])
 
 
 def _bad_query(name: str, message: str, value) -> None:

@@ -47,6 +47,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--print", action="store_true", help="print one line per alert as it is stored")
     run.set_defaults(run=cmd_run)
 
+    users = sub.add_parser("users", help="console users: add, list, change (roles guard, operator, admin)")
+    users.add_argument("--config", type=Path, help="central settings (YAML): the database")
+    users.add_argument("--db", help="sqlite:///file.db or postgresql://... (overrides the settings)")
+    usub = users.add_subparsers(dest="users_command", metavar="WHAT", parser_class=OneLineParser)
+    usub.required = True
+    uadd = usub.add_parser("add", help="add a user; the password is read from stdin (or asked for twice)")
+    uadd.add_argument("username")
+    uadd.add_argument("--role", required=True, choices=("guard", "operator", "admin"))
+    uadd.set_defaults(run=cmd_users)
+    ulist = usub.add_parser("list", help="every user with role and state")
+    ulist.set_defaults(run=cmd_users)
+    uset = usub.add_parser("set", help="change a user's role, password or state (ends their sessions)")
+    uset.add_argument("username")
+    uset.add_argument("--role", choices=("guard", "operator", "admin"))
+    uset.add_argument("--password", action="store_true", help="read a new password from stdin (or ask)")
+    state = uset.add_mutually_exclusive_group()
+    state.add_argument("--disable", action="store_true")
+    state.add_argument("--enable", action="store_true")
+    uset.set_defaults(run=cmd_users)
+
     bench = sub.add_parser("bench", help="ingest throughput and alert latency through a real Mosquitto")
     bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", parser_class=OneLineParser)
     bsub.required = True
@@ -65,7 +85,74 @@ def build_parser() -> argparse.ArgumentParser:
     lat.add_argument("--snapshot", type=Path, help="a JPEG to send with every alert (default: none)")
     lat.add_argument("--json", action="store_true")
     lat.set_defaults(run=cmd_bench_latency)
+    con = bsub.add_parser("console", help="console with N stored alerts and R arriving per second: first-page "
+                                          "server time, live-feed batching")
+    con.add_argument("--alerts", type=int, default=100_000, help="alerts stored before the measurement")
+    con.add_argument("--rate", type=float, default=50.0, help="alerts per second arriving meanwhile")
+    con.add_argument("--duration", type=float, default=20.0, help="seconds of measurement per round")
+    con.add_argument("--db", help="sqlite:///file.db (default: a temporary file) or postgresql://... (emptied!)")
+    con.add_argument("--json", action="store_true")
+    con.set_defaults(run=cmd_bench_console)
     return parser
+
+
+def _read_password(prompt: str) -> str:
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"{prompt}: ")
+    if getpass.getpass("again: ") != first:
+        raise ZastavaError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    _need_central_extra()
+    from central.audit import AuditLog
+    from central.settings import load_settings
+    from central.store import Store
+    from central.users import UserError, Users
+
+    settings = load_settings(args.config, **({"db_url": args.db} if args.db else {}))
+    store = Store(settings.db_url)
+    try:
+        users, audit = Users(store.engine, scrypt_n=settings.password_scrypt_n), AuditLog(store.engine)
+        try:
+            if args.users_command == "list":
+                for u in users.list():
+                    print(f"{u.username}\t{u.role}\t{'active' if u.active else 'disabled'}\t{u.created_at:%Y-%m-%d %H:%M}")
+                return 0
+            if args.users_command == "add":
+                user = users.create(args.username, _read_password(f"password for {args.username}"), args.role)
+                audit.record("cli", "user_create", f"user:{user.username}", {"role": user.role})
+                print(f"added {user.username} ({user.role})")
+                return 0
+            password = _read_password(f"new password for {args.username}") if args.password else None
+            active = True if args.enable else False if args.disable else None
+            user = users.update(args.username, role=args.role, password=password, active=active)
+            audit.record("cli", "user_update", f"user:{user.username}",
+                         {"role": args.role, "active": active, "password_changed": password is not None})
+            print(f"{user.username}: {user.role}, {'active' if user.active else 'disabled'}")
+            return 0
+        except UserError as e:
+            raise ZastavaError(str(e)) from None
+    finally:
+        store.close()
+
+
+def cmd_bench_console(args: argparse.Namespace) -> int:
+    import json
+
+    from central.console_bench import run_console_bench
+
+    r = run_console_bench(alerts=args.alerts, rate=args.rate, duration=args.duration, db_url=args.db,
+                          progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    for line in r.lines():
+        print(line)
+    if args.json:
+        print(json.dumps(r.as_dict()))
+    return 0
 
 
 def cmd_bench_ingest(args: argparse.Namespace) -> int:
@@ -135,10 +222,16 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"#{alert.sequence} {alert.severity:<8} {alert.rule} {alert.class_name} track {alert.track_id} {alert.id}",
               flush=True)
 
-    ingest = Ingest(settings, store, metrics, on_alert=show if args.print else None)
+    from central.console import Console
+
+    console = None
+    ingest = Ingest(settings, store, metrics, on_alert=show if args.print else None,
+                    on_connected=lambda: console.configs.push_all())
+    console = Console(store, settings, publish=ingest.publish_retained)
     ingest.start()
-    server = uvicorn.Server(uvicorn.Config(create_app(store, settings, metrics), host=settings.http_host,
-                                           port=settings.http_port, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(create_app(store, settings, metrics, console=console),
+                                           host=settings.http_host, port=settings.http_port, log_level="warning",
+                                           access_log=False))
     stop = threading.Event()
 
     def shutdown(*_) -> None:
@@ -147,7 +240,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    print(f"{PROG}: API on http://{settings.http_host}:{settings.http_port} (docs at /docs), broker {settings.broker_url}, "
+    if not console.users.list():
+        logging.getLogger(PROG).warning("no console user yet: add one with `%s users add NAME --role admin`", PROG)
+    print(f"{PROG}: console and API on http://{settings.http_host}:{settings.http_port} (docs at /docs), "
+          f"broker {settings.broker_url}, "
           f"database {settings.db_url.split('@')[-1]}", file=sys.stderr, flush=True)
     try:
         server.run()

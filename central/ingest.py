@@ -47,8 +47,10 @@ def now_utc(ts: float) -> dt.datetime:
 
 
 class Ingest:
-    def __init__(self, settings, store, metrics, *, on_alert: Callable[[Alert], None] | None = None):
+    def __init__(self, settings, store, metrics, *, on_alert: Callable[[Alert], None] | None = None,
+                 on_connected: Callable[[], None] | None = None):
         self.settings = settings
+        self.on_connected = on_connected  # called on a thread of its own after every (re)connect
         self.store = store
         self.metrics = metrics
         self.on_alert = on_alert
@@ -77,6 +79,25 @@ class Ingest:
 
     def _subscribe(self, client: mqtt.Client, flags) -> None:
         client.subscribe([(f, 1) for f in subscriptions(self.settings.shared_group)])
+        if self.on_connected is not None:  # not on paho's thread: the hook may wait for PUBACKs
+            threading.Thread(target=self._connected_hook, name="ingest-connected", daemon=True).start()
+
+    def _connected_hook(self) -> None:
+        try:
+            self.on_connected()
+        except Exception:  # e.g. the database away: the next connect tries again
+            log.exception("after connecting")
+
+    def publish_retained(self, topic: str, payload: bytes, timeout_s: float = 5.0) -> bool:
+        """Publish a retained QoS 1 message (a node's config); True once the broker acknowledged it."""
+        if not self.connected.is_set():
+            return False
+        info = self.client.publish(topic, payload, qos=1, retain=True)
+        try:
+            info.wait_for_publish(timeout=timeout_s)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
 
     def start(self) -> None:
         self._writer.start()

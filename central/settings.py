@@ -41,6 +41,58 @@ def tokens_from_env() -> list[str]:
     return [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",") if t.strip()]
 
 
+SEVERITY = r"^(info|low|medium|high|critical)$"
+
+
+class OutputFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Names the output in the queue and the logs.")
+    kinds: list[str] = Field(["alert", "incident"], description="What to send: alert, incident or both.")
+    min_severity: str = Field("info", pattern=SEVERITY, description="Leave out alerts and incidents below this.")
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, kinds: list[str]) -> list[str]:
+        if not kinds or any(k not in ("alert", "incident") for k in kinds):
+            raise ValueError("kinds are alert and/or incident")
+        return kinds
+
+
+class TakOutput(OutputFilter):
+    """A TAK server that receives alerts and incidents as Cursor on Target events."""
+
+    url: str = Field(pattern=r"^(tcp|udp|tls)://[^/\s:]+:\d{1,5}$", description="tcp://HOST:PORT, udp://... or tls://...")
+    ca_file: Path | None = Field(None, description="CA that signed the TAK server's certificate (tls://).")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM) the TAK server knows (tls://).")
+    key_file: Path | None = Field(None, description="The client certificate's key.")
+    tls_server_hostname: str | None = Field(None, description="Name in the server's certificate, when not the URL's host.")
+    stale_s: float = Field(600.0, gt=0, le=86_400, description="How long a map keeps showing an event.")
+    affiliation: str = Field("u", pattern=r"^[pufnsahjk]$", description="CoT affiliation: u unknown, s suspect, h hostile...")
+
+    @model_validator(mode="after")
+    def _tls_needs_cert(self):
+        if self.url.startswith("tls://") and self.cert_file is None:
+            raise ValueError("a tls:// TAK output needs cert_file (TAK servers authenticate clients by certificate)")
+        return self
+
+
+class WebhookOutput(OutputFilter):
+    """An HTTP endpoint that receives alerts and incidents as signed JSON."""
+
+    url: str = Field(pattern=r"^https?://\S+$")
+    secret: str = Field(min_length=16, repr=False, description="HMAC-SHA256 key; use ${VAR} to keep it out of the file.")
+    timeout_s: float = Field(5.0, gt=0, le=60)
+
+
+class IncidentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    distance_m: float = Field(100.0, gt=0, le=100_000, description="Alerts this close (and overlapping in time) join.")
+    time_slack_s: float = Field(30.0, ge=0, le=3600, description="Each alert's time span is widened by this.")
+    lookback_s: float = Field(600.0, gt=0, le=86_400, description="How far back a new alert looks for its incident.")
+
+
 class CentralSettings(BaseModel):
     """Everything `zastava-central run` needs; every field has a default that runs the demo."""
 
@@ -77,6 +129,19 @@ class CentralSettings(BaseModel):
     dead_letter_max_bytes: int = Field(
         4096, ge=0, le=2 * 1024 * 1024, description="How many bytes of a refused message's payload are kept."
     )
+    # --- the operator console -----------------------------------------------------------------
+    session_ttl_s: float = Field(8 * 3600, ge=60, le=30 * 86_400, description="A console login lasts this long.")
+    cookie_secure: bool = Field(False, description="Mark the session cookie Secure: set it when users reach central "
+                                "over HTTPS (a TLS reverse proxy), as they should beyond a closed network.")
+    password_scrypt_n: int = Field(2**17, ge=2**14, le=2**20, description="scrypt cost N for new password hashes.")
+    correlate: bool = Field(True, description="Group alerts into incidents and queue outputs here (one replica).")
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    feed_interval_s: float = Field(0.5, ge=0.05, le=10, description="The live feed sends what arrived, this often.")
+    tak: list[TakOutput] = Field(default_factory=list, max_length=16, description="TAK servers (Cursor on Target).")
+    webhooks: list[WebhookOutput] = Field(default_factory=list, max_length=16, description="Signed JSON webhooks.")
+    map_tiles_url: str | None = Field(
+        None, pattern=r"^(https?://|/)\S*\{z\}\S*\{x\}\S*\{y\}\S*$",
+        description="Optional offline tile server for the plan view's basemap, e.g. http://tiles.hq/{z}/{x}/{y}.png.")
 
     @model_validator(mode="before")
     @classmethod
@@ -119,6 +184,9 @@ class CentralSettings(BaseModel):
     def _tls_pairs(self) -> CentralSettings:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together (mutual TLS)")
+        names = [o.name for o in [*self.tak, *self.webhooks]]
+        if len(names) != len(set(names)):
+            raise ValueError("tak and webhooks: every output needs a name of its own")
         return self
 
 

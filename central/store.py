@@ -122,6 +122,10 @@ alerts = Table(
     Column("acknowledged_at", UTCDateTime),
     Column("acknowledged_by", String(100)),
     Column("ack_note", Text),
+    # The console's: "false_alarm" once an operator said so (kept as feedback), and the
+    # incident the correlator put the alert in.
+    Column("verdict", String(16)),
+    Column("incident_id", String(26)),
     # Every list is newest first, so each filter's index ends with the sort key.
     Index("ix_alerts_time", "event_time", "id"),
     Index("ix_alerts_node_sequence", "node", "sequence"),  # gaps in a node's numbering
@@ -131,6 +135,8 @@ alerts = Table(
     Index("ix_alerts_rule_time", "rule", "event_time", "id"),
     Index("ix_alerts_class_time", "class_name", "event_time", "id"),
     Index("ix_alerts_severity_time", "severity", "event_time", "id"),
+    Index("ix_alerts_received", "received_at"),  # the live feed follows arrivals
+    Index("ix_alerts_incident", "incident_id"),
 )
 # The operators' usual question is "what is still open": a partial index keeps it quick
 # however many acknowledged alerts pile up.
@@ -217,6 +223,13 @@ class AlertFilters:
     rule: str | None = None
     severity: tuple[str, ...] = ()
     acknowledged: bool | None = None
+    # The console's states: open (nobody acted), acknowledged (handled, a real alert),
+    # false_alarm (handled, marked as one).
+    states: tuple[str, ...] = ()
+    incident_id: str | None = None
+
+
+ALERT_STATES = ("open", "acknowledged", "false_alarm")
 
 
 def encode_cursor(event_time: dt.datetime, alert_id: str) -> str:
@@ -443,6 +456,21 @@ class Store:
         next_cursor = encode_cursor(rows[limit - 1].event_time, rows[limit - 1].id) if more else None
         return page, next_cursor
 
+    def received_since(self, since: dt.datetime, limit: int = 10_000) -> list[tuple[str, dt.datetime]]:
+        """(id, received_at) of alerts received at or after `since`, oldest first (the live feed)."""
+        q = (select(alerts.c.id, alerts.c.received_at).where(alerts.c.received_at >= since)
+             .order_by(alerts.c.received_at, alerts.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [(r.id, r.received_at) for r in conn.execute(q)]
+
+    def get_alerts(self, ids: Sequence[str]) -> list[dict]:
+        """The alerts with these ids (those that exist), in the order given."""
+        if not ids:
+            return []
+        with self.engine.connect() as conn:
+            rows = {r.id: r for r in conn.execute(_alert_select().where(alerts.c.id.in_(list(ids))))}
+        return [_alert_dict(rows[i]) for i in ids if i in rows]
+
     def get_alert(self, alert_id: str) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(_alert_select().where(alerts.c.id == alert_id)).first()
@@ -597,6 +625,8 @@ def _alert_row(alert: Alert, received_at: dt.datetime, payload: str | None = Non
         "acknowledged_at": None,
         "acknowledged_by": None,
         "ack_note": None,
+        "verdict": None,
+        "incident_id": None,
     }
 
 
@@ -625,7 +655,8 @@ def _alert_select():
         alerts.c.has_snapshot, exists().where(snapshots.c.alert_id == alerts.c.id)
     ).label("snapshot_stored")
     return select(alerts.c.id, alerts.c.payload, alerts.c.event_time, alerts.c.received_at,
-                  alerts.c.acknowledged_at, alerts.c.acknowledged_by, alerts.c.ack_note, snapshot_stored)
+                  alerts.c.acknowledged_at, alerts.c.acknowledged_by, alerts.c.ack_note, alerts.c.verdict,
+                  alerts.c.incident_id, snapshot_stored)
 
 
 def _conditions(f: AlertFilters) -> list:
@@ -643,6 +674,13 @@ def _conditions(f: AlertFilters) -> list:
         out.append(c.severity.in_(list(f.severity)))
     if f.acknowledged is not None:
         out.append(c.acknowledged_at.is_not(None) if f.acknowledged else c.acknowledged_at.is_(None))
+    if f.states and set(f.states) != set(ALERT_STATES):
+        by_state = {"open": c.acknowledged_at.is_(None),
+                    "acknowledged": (c.acknowledged_at.is_not(None)) & (c.verdict.is_(None)),
+                    "false_alarm": c.verdict == "false_alarm"}
+        out.append(or_(*(by_state[s] for s in f.states)))
+    if f.incident_id is not None:
+        out.append(c.incident_id == f.incident_id)
     return out
 
 
@@ -656,5 +694,11 @@ def _alert_dict(row) -> dict[str, Any]:
         acknowledged_by=row.acknowledged_by,
         ack_note=row.ack_note,
         snapshot_url=SNAPSHOT_PATH.format(id=row.id) if row.snapshot_stored else None,
+        verdict=row.verdict,
+        incident_id=row.incident_id,
     )
     return out
+
+
+# The console's tables share this metadata, so Store(url) creates them too.
+from central import console_tables  # noqa: E402,F401

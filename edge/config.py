@@ -468,8 +468,10 @@ def format_errors(e: ValidationError) -> list[str]:
     return lines
 
 
-def parse_config(text: str, origin: str = "<config>") -> NodeConfig:
-    """Validate YAML text; ConfigError lists every problem prefixed with `origin`."""
+def parse_config(text: str, origin: str = "<config>", *, expand: bool = True) -> NodeConfig:
+    """Validate YAML text; ConfigError lists every problem prefixed with `origin`. With
+    `expand=False` the ${VAR}s stay as written (central checks a config meant for a node,
+    whose environment it does not have)."""
     if len(text.encode()) > MAX_CONFIG_BYTES:
         raise ConfigError([f"{origin}: {len(text.encode())} bytes is over the {MAX_CONFIG_BYTES}-byte limit for a config"])
     try:
@@ -479,7 +481,8 @@ def parse_config(text: str, origin: str = "<config>") -> NodeConfig:
     if not isinstance(raw, dict):
         raise ConfigError([f"{origin}: a config is a mapping with `node` and `cameras`, got {type(raw).__name__}"])
     problems: list[str] = []
-    raw = expand_env(raw, "", problems)
+    if expand:
+        raw = expand_env(raw, "", problems)
     try:
         config = NodeConfig.model_validate(raw)
     except ValidationError as e:

@@ -160,6 +160,14 @@ class EdgeNode:
 
         self.config_path = Path(config_path)
         self.config = load_config(self.config_path)
+        self.push = None
+        if self.config.mqtt is not None or broker:
+            from edge.config_push import load_persisted
+
+            pushed = load_persisted(state_dir(state), self.config)  # what central last pushed wins over the file
+            if pushed is not None:
+                log.warning("running config %s pushed by central (kept in %s)", pushed.version, state_dir(state))
+                self.config = pushed
         if broker:  # a broker named on the command line wins over (or stands in for) the config's
             base = self.config.mqtt.model_dump() if self.config.mqtt else {}
             self.config = self.config.model_copy(update={"mqtt": MqttSettings(**{**base, "broker": broker})})
@@ -177,8 +185,11 @@ class EdgeNode:
             path = self.config.outbox.path
             path = path if path.is_absolute() else state_dir(state) / path
             self.outbox = Outbox(path, self.config.outbox)
+            from edge.config_push import ConfigPush
+
+            self.push = ConfigPush(state_dir(state), lambda: self.config, self._apply_pushed, self._config_state)
             self.publisher = Publisher(self.config.mqtt, self.config.node, self.outbox,
-                                       config_version=lambda: self.config.version)
+                                       config_version=lambda: self.config.version, on_config=self.push.received)
         self.picture = self.fused = self.live = None
         if wants_picture(self.config):
             from edge.radar.picture import RadarPicture
@@ -189,8 +200,13 @@ class EdgeNode:
         if self.config.live_view is not None:
             from edge.live_view import LiveView
 
+            radar = None
+            if self.picture is not None:
+                from edge.radar.overlay import RadarVideoView
+
+                radar = RadarVideoView(self.config, self.picture)
             self.live = LiveView(self.config.live_view, plan=self.fused.render_plan if self.fused else None,
-                                 picture=self.picture)
+                                 picture=self.picture, radar=radar if radar is not None and radar.feeds() else None)
         self.reloader = ConfigReloader(self.config_path, self.config, self.apply, interval_s=reload_interval_s,
                                        on_reject=self._rejected)
         self._lock = threading.Lock()
@@ -236,14 +252,21 @@ class EdgeNode:
             self.config = new
         self._config_state("applied", [])
 
+    def _apply_pushed(self, new: NodeConfig) -> None:
+        """A config from central, through the same path as a file reload."""
+        self.apply(new)
+        self.reloader.current = new  # the file reloader compares against what runs
+
     def _rejected(self, problems: list[str]) -> None:
         self._config_state("rejected", problems)
 
-    def _config_state(self, state: str, errors: list[str]) -> None:
+    def _config_state(self, state: str, errors: list[str], desired: str | None = None) -> None:
         if self.publisher is None:
             return
         msg = ConfigState(site=self.config.node.site, node=self.config.node.id, time=dt.datetime.now(dt.timezone.utc),
-                          state=state, applied_version=self.config.version, desired_version=None, errors=errors[:200])
+                          state=state, applied_version=self.config.version,
+                          desired_version=desired if state == "rejected" else self.config.version,
+                          errors=[e[:1000] for e in errors[:50]])  # the message must fit 64 KiB
         self.publisher.publish_message(Kind.CONFIG_STATE, msg.model_dump_json().encode())
 
     def _start(self, config: NodeConfig, camera_id: str) -> None:
@@ -309,6 +332,7 @@ class EdgeNode:
         what can be delivered within `flush_timeout_s`, keeping the rest for the next start."""
         stop = stop or threading.Event()
         if self.publisher is not None:
+            self.push.start()
             self.publisher.start()
             self._config_state("applied", [])
             threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
@@ -344,6 +368,8 @@ class EdgeNode:
             if self.live is not None:
                 self.live.stop()
             self._heartbeat_stop.set()
+            if self.push is not None:
+                self.push.stop()
             if self.publisher is not None:
                 self.publisher.stop(flush_timeout_s)
             if self.outbox is not None:

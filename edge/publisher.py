@@ -42,8 +42,10 @@ class _InFlight:
 
 class Publisher:
     def __init__(self, settings: MqttSettings, node: NodeIdentity, outbox: Outbox, *,
-                 config_version: Callable[[], str | None] = lambda: None):
+                 config_version: Callable[[], str | None] = lambda: None,
+                 on_config: Callable[[bytes], None] | None = None):
         self.settings = settings
+        self.on_config = on_config  # the node's desired config from central (retained), when it listens
         self.node = node
         self.outbox = outbox
         self.config_version = config_version
@@ -92,6 +94,7 @@ class Publisher:
         client.will_set(topic(self.node.site, self.node.id, Kind.STATUS), self._status("offline", "connection lost"),
                         qos=1, retain=True)
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
 
     def start(self) -> None:
         # In the background: the node starts (and fills its outbox) even while the broker is away.
@@ -99,10 +102,16 @@ class Publisher:
         self._pump.start()
 
     def _on_connected(self, client: mqtt.Client, flags) -> None:
+        if self.on_config is not None:  # the broker hands over the retained desired config at once
+            client.subscribe(topic(self.node.site, self.node.id, Kind.CONFIG), qos=QOS[Kind.CONFIG])
         client.publish(topic(self.node.site, self.node.id, Kind.STATUS), self._status("online", None), qos=1, retain=True)
         for kind, payload in list(self._retained.items()):
             client.publish(topic(self.node.site, self.node.id, kind), payload, qos=QOS[kind], retain=True)
         self.wake()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        if self.on_config is not None and msg.topic == topic(self.node.site, self.node.id, Kind.CONFIG):
+            self.on_config(msg.payload)
 
     # -- delivery ----------------------------------------------------------------------------------
 

@@ -32,7 +32,8 @@ EXPECTED = 24  # alerts of configs/hall-vtest.yaml on vtest.avi
 class Central:
     """`zastava-central run` as a process, with its API on a free port and a SQLite file."""
 
-    def __init__(self, workdir: Path, broker_url: str):  # "" when the test starts it itself
+    def __init__(self, workdir: Path, broker_url: str, args: tuple[str, ...] = ()):  # "" when the test starts it itself
+        self.args = args  # more `run` options, e.g. ("--config", "central.yaml")
         self.db = workdir / "central.db"
         self.port = free_port()
         self.broker_url = broker_url
@@ -43,7 +44,7 @@ class Central:
         env = {**os.environ, "ZASTAVA_CENTRAL_TOKENS": TOKEN}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "central.cli", "run", "--broker", self.broker_url, "--db", f"sqlite:///{self.db}",
-             "--http", f"127.0.0.1:{self.port}"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+             "--http", f"127.0.0.1:{self.port}", *self.args], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
             stderr=self.log.open("a"))
         wait_port(self.port, 30)
         return self
