@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--runs", type=positive_int, default=7, help="timed passes over the file (median reported)")
     b.add_argument("--json", action="store_true", help="last line: the figures as one JSON object")
     b.set_defaults(run=run_bench)
+    from edge.cli.radar_video_cmd import register_bench
+
+    register_bench(rsub)
 
 
 def _config(args: argparse.Namespace, pace: str = "fast"):
