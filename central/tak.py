@@ -109,7 +109,8 @@ class TakSink:
 
     def _config(self):
         o = self.output
-        values = {"COT_URL": o.url}
+        # udp+wo: write only; plain udp:// would also bind a reader on the server's own port.
+        values = {"COT_URL": o.url.replace("udp://", "udp+wo://", 1)}
         if o.cert_file:
             values["PYTAK_TLS_CLIENT_CERT"] = str(o.cert_file)
         if o.key_file:
@@ -158,5 +159,5 @@ def parse_events(data: bytes) -> list[ET.Element]:
     text = data.decode()
     out = []
     for chunk in text.split("<?xml")[1:]:
-        out.append(ET.fromstring("<?xml" + chunk.strip()))
+        out.append(ET.fromstring(("<?xml" + chunk).rstrip().encode()))
     return out

@@ -104,6 +104,8 @@ class ConfigPush:
 
     def handle(self, payload: bytes) -> str:
         """'applied', 'rejected' or 'unchanged'."""
+        if not payload:  # the retained config was cleared: central no longer manages this node
+            return "unchanged"
         local = self.current()
         try:
             message = decode(ParsedTopic(local.node.site, local.node.id, Kind.CONFIG), payload)
