@@ -10,8 +10,8 @@ and goes on exactly like CAT240 video: plot extraction, tracking, reports.
     >>> img = np.zeros((200, 200, 3), np.uint8); img[58:62, 138:142] = (0, 255, 0)   # NE of the centre
     >>> sweep = DisplayMapper(s).sweep(img, time=0.0)
     >>> a, k = np.unravel_index(np.argmax(sweep.power), sweep.power.shape)
-    >>> 40 <= a <= 50, round(float(k * sweep.cell_m))
-    (True, 1140)
+    >>> bool(40 <= a <= 50), round(float(k * sweep.cell_m))
+    (True, 1120)
 """
 
 from __future__ import annotations
