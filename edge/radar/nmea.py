@@ -13,7 +13,13 @@ UTC time and a bearing relative to the bow becomes a true bearing.
 
 pynmea2 gives the field layout of each sentence; numbers, coordinates and times are converted
 here, strictly, because pynmea2 hands back the raw text when a number does not parse and refuses
-lower-case checksums. RSD is not in pynmea2 and is split by hand.
+lower-case checksums. RSD is not in pynmea2 and is split by hand. A plain talker sentence
+("$RATTM,..." with no '*' left in it) is split here the way pynmea2's parser would split it, at
+a fraction of its cost (a radar sends thousands a second); anything else goes through pynmea2.
+A plain TTM or TLL line is also framed by one pattern match instead of frame()'s steps; the
+checksum is verified all the same, and every other line (or one whose checksum fails) takes the
+general path, so the refusals and their counts are the general path's
+(tests/test_radar_nmea_fast.py holds the two paths to each other).
 """
 
 from __future__ import annotations
@@ -180,9 +186,22 @@ def target_id(text: str) -> str:
     return f"{int(text):02d}" if text.isdigit() else text
 
 
-def _field(s: pynmea2.NMEASentence, name: str) -> str:
-    i = type(s).name_to_idx[name]
+def _field(s: pynmea2.NMEASentence | _Plain, name: str) -> str:
+    i = s.name_to_idx[name]
     return s.data[i].strip() if i < len(s.data) else ""
+
+
+def _fields(text: str, names: tuple[str, ...]) -> list[str]:
+    """The fields `names` of a sentence, as _field gives them, in one pass."""
+    s = _parse(text)
+    if type(s) is not _Plain:
+        return [_field(s, name) for name in names]
+    return _layout_fields(s.data, s.name_to_idx, names)
+
+
+def _layout_fields(data: list[str], name_to_idx: dict[str, int], names: tuple[str, ...]) -> list[str]:
+    n = len(data)
+    return [data[i].strip() if (i := name_to_idx[name]) < n else "" for name in names]
 
 
 # --- the decoder -------------------------------------------------------------------------------
@@ -226,6 +245,16 @@ class NmeaDecoder:
         }
 
     def feed(self, line: bytes | str, received: float) -> list[TargetReport]:
+        # A radar's usual line, a TTM or TLL with a correct checksum and nothing around it but
+        # whitespace, is framed by one pattern match; it gives what frame() and _parse() would.
+        plain = _PLAIN_TARGET.fullmatch(line) if type(line) is bytes and len(line) <= MAX_SENTENCE else None
+        if plain is not None and reduce(xor, plain[1], 0) == int(plain[4], 16):
+            self.stats.messages += 1
+            kind = plain[2].decode("ascii")
+            data = plain[3].decode("ascii").split(",")
+            if kind == "TTM":
+                return self._run(kind, self._ttm_report, _layout_fields(data, _TTM_INDEX, TTM_FIELDS), received)
+            return self._run(kind, self._tll_report, _layout_fields(data, _TLL_INDEX, TLL_FIELDS), received)
         sentence = frame_counted(line, self.stats)
         if sentence is None:
             return []
@@ -235,8 +264,12 @@ class NmeaDecoder:
             # a checksum-valid stream of made-up types must not grow this without bound
             self.ignored[kind if kind in self.ignored or len(self.ignored) < 200 else "other"] += 1
             return []
+        return self._run(kind, handler, sentence.text, received)
+
+    def _run(self, kind: str, handler, arg, received: float) -> list[TargetReport]:
+        """A sentence's handler, its refusal counted by reason."""
         try:
-            reports = handler(sentence.text, received)
+            reports = handler(arg, received)
         except SentenceError as e:
             self.stats.error(f"{kind}: {e}")
             return []
@@ -249,33 +282,34 @@ class NmeaDecoder:
     # --- target sentences
 
     def _ttm(self, text: str, received: float) -> list[TargetReport]:
-        s = _parse(text)
-        target = target_id(_field(s, "target_number"))
-        unit = _field(s, "dist_unit") or "N"  # N is what every set we know sends; an empty field says nothing else
+        return self._ttm_report(_fields(text, TTM_FIELDS), received)
+
+    def _ttm_report(self, fields: list[str], received: float) -> list[TargetReport]:
+        (number_text, distance_text, bearing_text, brg_ref, speed_text, cog_text, cog_unit, cpa_text, tcpa_text,
+         dist_unit, name, status_code, ref, timestamp, acq) = fields
+        target = target_id(number_text)
+        unit = dist_unit or "N"  # N is what every set we know sends; an empty field says nothing else
         if unit not in UNITS:
             raise SentenceError("unknown units")
         per_unit, per_speed_unit = UNITS[unit]
-        distance = number(_field(s, "distance"), "distance")
-        bearing = number(_field(s, "bearing"), "bearing")
-        speed = number(_field(s, "speed"), "speed")
-        course = number(_field(s, "cog"), "course")
-        cpa = number(_field(s, "dist_cpa"), "CPA")
-        tcpa = number(_field(s, "time_cpa"), "TCPA")
-        tod = time_of_day(_field(s, "timestamp"))
+        distance = number(distance_text, "distance")
+        bearing = number(bearing_text, "bearing")
+        speed = number(speed_text, "speed")
+        course = number(cog_text, "course")
+        cpa = number(cpa_text, "CPA")
+        tcpa = number(tcpa_text, "TCPA")
+        tod = time_of_day(timestamp)
         if distance is not None and distance < 0:
             raise SentenceError("bad distance")
-        status_code = _field(s, "status")
         extra: dict[str, object] = {"sentence": "TTM", "status_code": status_code or None}
-        true_bearing = self._true_angle(bearing, _field(s, "brg_ref"), received, extra, "bearing")
-        true_course = self._true_angle(course, _field(s, "cog_unit"), received, extra, "course")
+        true_bearing = self._true_angle(bearing, brg_ref, received, extra, "bearing")
+        true_course = self._true_angle(course, cog_unit, received, extra, "course")
         if cpa is not None:
             extra["cpa_m"] = cpa * per_unit
         if tcpa is not None:
             extra["tcpa_s"] = tcpa * 60.0  # minutes in the sentence; negative = CPA already passed
-        acq = _field(s, "acquisition")
         if acq:
             extra["acquisition"] = ACQUISITION.get(acq, acq)
-        ref = _field(s, "reference")
         if ref:
             extra["reference"] = ref == "R"  # the radar's reference target (for speed through water)
         range_m = distance * per_unit if distance is not None else None
@@ -287,21 +321,23 @@ class NmeaDecoder:
             source=self.source, kind="radar", target=target, time=self._utc_of(tod, received),
             lat=lat, lon=lon, range_m=range_m, bearing_deg=true_bearing,
             speed_mps=speed * per_speed_unit if speed is not None else None, course_deg=true_course,
-            name=_field(s, "name") or None, status=STATUS.get(status_code, status_code or None), extra=extra,
+            name=name or None, status=STATUS.get(status_code, status_code or None), extra=extra,
         )]
 
     def _tll(self, text: str, received: float) -> list[TargetReport]:
-        s = _parse(text)
-        target = target_id(_field(s, "target_number"))
-        lat = coordinate(_field(s, "lat"), _field(s, "lat_dir"), "latitude")
-        lon = coordinate(_field(s, "lon"), _field(s, "lon_dir"), "longitude")
+        return self._tll_report(_fields(text, TLL_FIELDS), received)
+
+    def _tll_report(self, fields: list[str], received: float) -> list[TargetReport]:
+        number_text, lat_text, lat_dir, lon_text, lon_dir, name, timestamp, status_code, ref = fields
+        target = target_id(number_text)
+        lat = coordinate(lat_text, lat_dir, "latitude")
+        lon = coordinate(lon_text, lon_dir, "longitude")
         if lat is None or lon is None:
             raise SentenceError("no position")
-        tod = time_of_day(_field(s, "timestamp"))
-        status_code = _field(s, "target_status")
+        tod = time_of_day(timestamp)
         extra: dict[str, object] = {"sentence": "TLL", "status_code": status_code or None}
-        if _field(s, "reference"):
-            extra["reference"] = _field(s, "reference") == "R"
+        if ref:
+            extra["reference"] = ref == "R"
         range_m = bearing = None
         origin = self._origin(received)
         if origin:
@@ -309,7 +345,7 @@ class NmeaDecoder:
         return [TargetReport(
             source=self.source, kind="radar", target=target, time=self._utc_of(tod, received),
             lat=lat, lon=lon, range_m=range_m, bearing_deg=bearing,
-            name=_field(s, "target_name") or None, status=STATUS.get(status_code, status_code or None), extra=extra,
+            name=name or None, status=STATUS.get(status_code, status_code or None), extra=extra,
         )]
 
     # --- own ship
@@ -490,7 +526,35 @@ class NmeaDecoder:
         return t
 
 
-def _parse(text: str) -> pynmea2.NMEASentence:
+class _Plain:
+    """A talker sentence split as pynmea2 splits it: its type's field layout and the fields."""
+
+    __slots__ = ("name_to_idx", "data")
+
+    def __init__(self, name_to_idx: dict[str, int], data: list[str]):
+        self.name_to_idx, self.data = name_to_idx, data
+
+
+_TALKER_TYPES = pynmea2.TalkerSentence.sentence_types
+TTM_FIELDS = ("target_number", "distance", "bearing", "brg_ref", "speed", "cog", "cog_unit", "dist_cpa", "time_cpa",
+              "dist_unit", "name", "status", "reference", "timestamp", "acquisition")
+TLL_FIELDS = ("target_number", "lat", "lat_dir", "lon", "lon_dir", "target_name", "timestamp", "target_status",
+              "reference")
+_TTM_INDEX, _TLL_INDEX = _TALKER_TYPES["TTM"].name_to_idx, _TALKER_TYPES["TLL"].name_to_idx
+# What frame() accepts and _parse() splits as a talker sentence, for TTM and TLL only: ASCII
+# whitespace around, "$", a talker of capitals or digits not starting with P, the type, printable
+# fields without "*", and the two-digit checksum last (the checksum itself is checked in feed).
+_PLAIN_TARGET = re.compile(rb"[ \t\n\r\x0b\x0c]*\$([A-OQ-Z0-9][A-Z0-9](TTM|TLL),([ -)+-~]*))\*([0-9A-Fa-f]{2})[ \t\n\r\x0b\x0c]*")
+
+
+def _parse(text: str) -> pynmea2.NMEASentence | _Plain:
+    # "$" + a 5-character address of letters and digits not starting with P + "," and no "*"
+    # after it: pynmea2's sentence pattern takes this as a talker sentence (talker, type, the
+    # rest split at commas) and nothing else; every other text is pynmea2's to judge.
+    if text[:1] == "$" and text[6:7] == "," and text[1:2] not in ("P", "p") and text[1:6].isalnum() and "*" not in text:
+        cls = _TALKER_TYPES.get(text[3:6].upper())
+        if cls is not None:
+            return _Plain(cls.name_to_idx, text[7:].split(","))
     try:
         return pynmea2.parse(text, check=False)
     except pynmea2.ParseError as e:
