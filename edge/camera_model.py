@@ -376,15 +376,41 @@ class CameraModel(ABC):
     @abstractmethod
     def _default_row(self) -> float: ...
 
+    def _plane_homography(self, ground_height: float) -> np.ndarray | None:
+        """The 3x3 map of pixels (u, v, 1) to (X, Y, W) with the ground point (X/W, Y/W) and
+        W > 0 exactly where the pixel's ray meets the plane up = ground_height; None for a model
+        whose map is not projective (lens distortion)."""
+        return None
+
     # Built on the primitives.
     def ground_uncertainty(self, pixels, ground_height: float = 0.0, pixel_sigma: float | None = None) -> np.ndarray:
         """(N, 2, 2) covariance (m^2) of the ground positions of `pixels`, each pixel uncertain by
         `pixel_sigma` (default: the geometry's) in u and v: sigma^2 J J^T with J the Jacobian of
         pixel -> ground. Far anchors get long ellipses along the line of sight. NaN where the
         pixel is off the ground; inf where a step of a fraction of a pixel reaches the horizon."""
-        px = _as_points(pixels, 2)
+        return self._ground_fix(_as_points(pixels, 2), ground_height, pixel_sigma)[1]
+
+    _STEP = 0.25  # pixels; small against how fast the map bends, large against float noise
+
+    def _ground_fix(self, px: np.ndarray, ground_height: float, pixel_sigma: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """(ground positions, their covariances; see ground_uncertainty) of pixels (N, 2)."""
         sigma = self.pixel_sigma if pixel_sigma is None else pixel_sigma
-        step = 0.25  # pixels; small against how fast the map bends, large against float noise
+        step = self._STEP
+        h = self._plane_homography(ground_height)
+        if h is not None:
+            # A projective map: J in closed form, (H[:2, :2] W - (X, Y) H[2, :2]) / W^2.
+            g = px @ h[:, :2].T + h[:, 2]
+            w = g[:, 2]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                en = g[:, :2] / w[:, None]
+                jac = (h[None, :2, :2] * w[:, None, None] - g[:, :2, None] * h[None, 2, :2]) / (w * w)[:, None, None]
+            on = w > 0
+            en[~on] = np.nan
+            cov = sigma**2 * jac @ jac.transpose(0, 2, 1)
+            # As the probes below would: a step of `step` pixels that leaves the ground is inf.
+            cov[on & (w - step * np.abs(h[2, :2]).max() <= 0)] = np.inf
+            cov[~on] = np.nan
+            return en, cov
         offsets = np.array([[step, 0], [-step, 0], [0, step], [0, -step]])
         # The centre and its four probes in one call: each call has a fixed cost (undistortion).
         pts = np.concatenate([px, (px[:, None, :] + offsets[None]).reshape(-1, 2)])
@@ -392,23 +418,24 @@ class CameraModel(ABC):
         probes = ground[len(px):].reshape(-1, 4, 2)
         jac = np.stack([(probes[:, 0] - probes[:, 1]), (probes[:, 2] - probes[:, 3])], axis=2) / (2 * step)
         cov = sigma**2 * jac @ jac.transpose(0, 2, 1)
-        centre_ok = np.isfinite(ground[:len(px)]).all(axis=1)
+        en = ground[:len(px)]
+        centre_ok = np.isfinite(en).all(axis=1)
         cov[~np.isfinite(cov).all(axis=(1, 2))] = np.inf
         cov[~centre_ok] = np.nan
-        return cov
+        return en, cov
 
     def anchor_to_ground(self, xyxy, anchor: str = "bottom_center", ground_height: float = 0.0,
                          geo: bool = True) -> GroundFix:
         """Where boxes (N, 4: x1, y1, x2, y2) stand: their anchor's ground position, covariance,
         and (with `geo`) lat/lon."""
         px = anchor_points(xyxy, anchor)
-        en = self.pixel_to_ground(px, ground_height)
+        en, cov = self._ground_fix(px, ground_height, None)
         lat = lon = None
         if geo and self.frame is not None:
             lat, lon = (np.asarray(a, dtype=np.float64) for a in self.frame.to_geo(en[:, 0], en[:, 1]))
             lat[~np.isfinite(en).all(axis=1)] = np.nan
             lon[~np.isfinite(en).all(axis=1)] = np.nan
-        return GroundFix(px, en, self.ground_uncertainty(px, ground_height), lat, lon)
+        return GroundFix(px, en, cov, lat, lon)
 
     def bearing_of_pixel(self, u, v=None) -> np.ndarray | None:
         """True bearing (degrees, 0..360) from the camera of the ray through image column u at
@@ -487,6 +514,7 @@ class PinholeCamera(CameraModel):
         self.camera_en = self.centre[:2]
         self._distorted = bool(np.any(self.dist != 0))
         self._max_r2 = _monotonic_radius2(self.dist)
+        self._planes: dict[float, np.ndarray] = {}  # ground height -> _plane_homography
 
     @classmethod
     def from_geometry(cls, g: CameraGeometry, frame: LocalFrame | None, camera_en: np.ndarray | None) -> PinholeCamera:
@@ -555,6 +583,20 @@ class PinholeCamera(CameraModel):
     def _default_row(self) -> float:
         return float(self.k[1, 2])
 
+    def _plane_homography(self, ground_height: float) -> np.ndarray | None:
+        if self._distorted:
+            return None
+        cached = self._planes.get(ground_height)
+        if cached is not None:
+            return cached
+        # The ray of (u, v) is d = M (u, v, 1) (M = R^T K^-1); it meets up = h at centre + t d with
+        # t = (h - z) / d_z, so the point is ((h - z) d_xy + centre_xy d_z) / d_z, valid for t > 0.
+        m = self.r.T @ np.linalg.inv(self.k)
+        lift = ground_height - self.centre[2]
+        h = np.vstack([lift * m[:2] + self.centre[:2, None] * m[2], m[2]])
+        h = self._planes[ground_height] = h * np.sign(lift)  # W = sign(h - z) d_z > 0 exactly where t > 0
+        return h
+
 
 def _monotonic_radius2(dist: np.ndarray) -> float:
     """Largest r^2 (normalised, undistorted) up to which r * (1 + k1 r^2 + k2 r^4 + k3 r^6) still grows."""
@@ -618,6 +660,11 @@ class GroundHomography(CameraModel):
     def _homogeneous(self, pixels) -> np.ndarray:
         px = _as_points(pixels, 2)
         return np.c_[px, np.ones(len(px))] @ self.h.T
+
+    def _plane_homography(self, ground_height: float) -> np.ndarray | None:
+        if ground_height != 0.0:
+            raise ValueError("a ground homography knows only the ground plane (ground_height=0)")
+        return self.h
 
     def pixel_to_ground(self, pixels, ground_height: float = 0.0) -> np.ndarray:
         if ground_height != 0.0:

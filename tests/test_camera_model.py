@@ -336,3 +336,36 @@ def test_tsai_errors_are_one_line(tmp_path):
         TsaiCamera.from_xml(bad)
     with pytest.raises(CalibrationError, match="cannot read"):
         TsaiCamera.from_xml(tmp_path / "missing.xml")
+
+
+@pytest.mark.parametrize("geometry", [
+    pose(), pose(height_m=30, heading_deg=77, pitch_deg=-3, roll_deg=2, hfov_deg=40),  # the horizon in the picture
+    CameraGeometry(homography=[[0.01, 0.0001, -3], [0.0002, -0.05, 40], [0.00001, 0.001, 0.1]], image_size=(1280, 720)),
+])
+def test_ground_covariance_in_closed_form_is_the_map_s_own_derivative(geometry):
+    """Without lens distortion pixel -> ground is projective and its Jacobian is exact; it must
+    agree with a fine central difference of pixel_to_ground, and say NaN / inf where the probes
+    of the distorted model's path would (off the ground; a quarter pixel from the horizon)."""
+    cam = CameraModel.from_config(geometry, FRAME)
+    assert cam._plane_homography(0.0) is not None
+    rng = np.random.default_rng(11)
+    px = np.c_[rng.uniform(0, 1279, 3000), rng.uniform(-360, 719, 3000)]
+    fix = cam.anchor_to_ground(np.c_[px - [1, 10], px + [1, 0]], geo=False)  # boxes whose bottom centre is px
+    assert np.allclose(fix.east_north, cam.pixel_to_ground(px), rtol=1e-9, atol=1e-6, equal_nan=True)
+    h = 1e-3
+    jac = np.stack([(cam.pixel_to_ground(px + [h, 0]) - cam.pixel_to_ground(px - [h, 0])) / (2 * h),
+                    (cam.pixel_to_ground(px + [0, h]) - cam.pixel_to_ground(px - [0, h])) / (2 * h)], axis=2)
+    expected = cam.pixel_sigma ** 2 * jac @ jac.transpose(0, 2, 1)
+    finite = np.isfinite(fix.covariance).all(axis=(1, 2))
+    assert finite.sum() > 1000 and np.isnan(fix.covariance).all(axis=(1, 2)).sum() > 500
+    scale = np.abs(expected[finite]).max(axis=(1, 2))
+    error = np.abs(fix.covariance[finite] - expected[finite]).max(axis=(1, 2)) / scale
+    assert error.max() < 1e-4
+    # The same pixels through the probe path (as a distorted lens would take): the same verdicts.
+    probes = type(cam)._plane_homography
+    try:
+        type(cam)._plane_homography = lambda self, height: None
+        by_probes = cam.ground_uncertainty(px)
+    finally:
+        type(cam)._plane_homography = probes
+    assert (np.isnan(by_probes) == np.isnan(fix.covariance)).all() and (np.isinf(by_probes) == np.isinf(fix.covariance)).all()

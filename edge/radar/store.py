@@ -13,6 +13,7 @@ the line of sight the range sigma, across it the range times the bearing sigma.
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -100,8 +101,10 @@ class Snapshot:
 
     def take(self, idx: np.ndarray) -> Snapshot:
         """The targets at these indices."""
-        return Snapshot(self.time, [self.targets[i] for i in idx], self.east[idx], self.north[idx], self.velocity[idx],
-                        self.cov[idx], self.kind[idx], [self.keys[i] for i in idx] if self.keys is not None else None)
+        idx = np.asarray(idx, dtype=np.intp)
+        return Snapshot(self.time, _pick(self.targets, idx), self.east.take(idx), self.north.take(idx),
+                        self.velocity.take(idx, 0), self.cov.take(idx, 0), self.kind.take(idx),
+                        _pick(self.keys, idx) if self.keys is not None else None)
 
     def key_list(self) -> list:
         return self.keys if self.keys is not None else [t.key for t in self.targets]
@@ -119,6 +122,9 @@ class TrackStore:
         # comes in: a snapshot per video frame is then a few array operations, not a loop.
         self._row: dict[tuple[str, str], int] = {}
         self._at_row: list[Target | None] = []
+        self._key_at_row: list[tuple[str, str] | None] = []
+        self._rows_version = 0  # counts changes of which target holds which row
+        self._picked: dict[str | None, tuple] = {}  # kind -> the last snapshot's (rows, targets, keys, kinds)
         self._free: list[int] = []
         self._grow(64)
 
@@ -136,12 +142,15 @@ class TrackStore:
             self._stale = np.zeros(cap)
             self._is_radar = np.zeros(cap, bool)
             self._used = np.zeros(cap, bool)
+            self._placed = {"radar": np.zeros(cap, bool), "ais": np.zeros(cap, bool)}  # rows with a position, by kind
         else:
             self._pos, self._vel, self._upd = grown(self._pos, np.nan), grown(self._vel, 0.0), grown(self._upd, 0.0)
             self._cov, self._stale = grown(self._cov, 0.0), grown(self._stale, 0.0)
             self._is_radar, self._used = grown(self._is_radar, False), grown(self._used, False)
+            self._placed = {k: grown(v, False) for k, v in self._placed.items()}
         self._free += list(range(cap - 1, old - 1, -1))
         self._at_row += [None] * (cap - old)
+        self._key_at_row += [None] * (cap - old)
 
     def _write_row(self, key: tuple[str, str], tgt: Target, acc: SensorAccuracy) -> None:
         row = self._row.get(key)
@@ -150,22 +159,30 @@ class TrackStore:
                 self._grow(2 * len(self._at_row))
             row = self._row[key] = self._free.pop()
             self._at_row[row] = tgt
+            self._key_at_row[row] = key
             self._used[row] = True
-        self._pos[row] = (tgt.east, tgt.north)
-        self._vel[row] = tgt.velocity
+            self._rows_version += 1
+        # Element by element: numpy's scalar stores are several times cheaper than a row's.
+        pos, vel, cov = self._pos, self._vel, self._cov
+        pos[row, 0], pos[row, 1] = tgt.east, tgt.north
+        vel[row, 0], vel[row, 1] = tgt.velocity
         self._upd[row] = tgt.updated
         self._stale[row] = acc.stale_s
         self._is_radar[row] = tgt.kind == "radar"
         if tgt.has_position:
-            self._cov[row] = _sensor_cov(acc, tgt.kind, tgt.east, tgt.north)
+            (cov[row, 0, 0], cov[row, 0, 1]), (cov[row, 1, 0], cov[row, 1, 1]) = _sensor_cov(acc, tgt.kind, tgt.east, tgt.north)
+            self._placed["radar" if tgt.kind == "radar" else "ais"][row] = True
 
     def _drop_row(self, key: tuple[str, str]) -> None:
         row = self._row.pop(key, None)
         if row is not None:
             self._used[row] = False
+            self._placed["radar"][row] = self._placed["ais"][row] = False
             self._pos[row] = np.nan
             self._at_row[row] = None
+            self._key_at_row[row] = None
             self._free.append(row)
+            self._rows_version += 1
 
     def sensor(self, source: str) -> SensorAccuracy:
         return self.accuracy.get(source) or SensorAccuracy()
@@ -219,9 +236,8 @@ class TrackStore:
     def expire(self, now: float) -> int:
         """Forget targets not reported for their sensor's stale time; returns how many."""
         with self._lock:
-            n = len(self._at_row)
-            rows = np.flatnonzero(self._used[:n] & (now - self._upd[:n] > self._stale[:n]))
-            gone = [self._at_row[r].key for r in rows]
+            rows = (self._used & (now - self._upd > self._stale)).nonzero()[0]
+            gone = [self._key_at_row[r] for r in rows.tolist()]
             for k in gone:
                 self._quality.setdefault(k[0], SourceQuality()).expired += 1
                 del self._targets[k]
@@ -241,21 +257,29 @@ class TrackStore:
     def snapshot(self, now: float, kind: str | None = None, max_age_s: float | None = None) -> Snapshot:
         """Positioned, live targets predicted to `now` with their covariance."""
         with self._lock:
-            n = len(self._at_row)
-            age = now - self._upd[:n]
-            keep = self._used[:n] & np.isfinite(self._pos[:n, 0]) & (
-                age <= (max_age_s if max_age_s is not None else self._stale[:n]))
-            if kind is not None:
-                keep &= self._is_radar[:n] if kind == "radar" else ~self._is_radar[:n]
-            idx = np.flatnonzero(keep)
-            live = [self._at_row[i] for i in idx]
-            pos, vel, cov = self._pos[idx], self._vel[idx], self._cov[idx]
-            radar = self._is_radar[idx]
-        dt = np.maximum(0.0, age[idx])
-        east, north = pos[:, 0] + vel[:, 0] * dt, pos[:, 1] + vel[:, 1] * dt
-        cov = cov + np.eye(2) * ((0.5 * dt) ** 2)[:, None, None]  # unknown acceleration ~0.5 m/s²
-        kinds = np.where(radar, "radar", "ais").astype(object)
-        return Snapshot(now, live, east, north, vel, cov, kinds, [t.key for t in live])
+            if kind is None:
+                placed = self._placed["radar"] | self._placed["ais"]
+            else:
+                placed = self._placed["radar"] if kind == "radar" else self._placed["ais"]
+            if not placed.any():
+                return Snapshot(now, [], _NONE, _NONE, _NONE2, _NONE22, _NONE_KIND, [])
+            keep = placed & (now - self._upd <= (max_age_s if max_age_s is not None else self._stale))
+            idx = keep.nonzero()[0]
+            # The same rows as the last snapshot of this kind (the usual frame): the same targets.
+            rows = (self._rows_version, idx.tobytes())
+            cached = self._picked.get(kind)
+            if cached is None or cached[0] != rows:
+                kinds = _KINDS[self._is_radar[idx].view(np.uint8)] if kind is None else np.full(len(idx), kind, object)
+                cached = self._picked[kind] = (rows, _pick(self._at_row, idx), _pick(self._key_at_row, idx), kinds)
+            _, live, keys, kinds = cached
+            # take(): several times cheaper than indexing with an array on this numpy
+            pos, vel, cov, updated = self._pos.take(idx, 0), self._vel.take(idx, 0), self._cov.take(idx, 0), self._upd.take(idx)
+        dt = np.maximum(0.0, now - updated)
+        p = pos + vel * dt[:, None]
+        q = (0.5 * dt) ** 2  # unknown acceleration ~0.5 m/s²
+        cov[:, 0, 0] += q
+        cov[:, 1, 1] += q
+        return Snapshot(now, list(live), p[:, 0], p[:, 1], vel, cov, kinds.copy(), list(keys))
 
     def quality(self, now: float) -> dict[str, dict]:
         """Per source: reports, positioned share, live targets, expired, rate over the last minute."""
@@ -275,6 +299,18 @@ class TrackStore:
                     "rate_per_s": len(recent) / 60.0,
                 }
             return out
+
+
+_KINDS = np.array(["ais", "radar"], dtype=object)  # by TrackStore._is_radar
+# An empty snapshot's arrays: nothing can be written into them, so every empty snapshot shares them.
+_NONE, _NONE2, _NONE22, _NONE_KIND = np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0, dtype=object)
+
+
+def _pick(items: list, idx: np.ndarray) -> list:
+    """items at the indices idx, as a list (itemgetter: one C call instead of a comprehension)."""
+    if len(idx) > 1:
+        return list(operator.itemgetter(*idx.tolist())(items))
+    return [items[i] for i in idx.tolist()]
 
 
 def _sensor_cov(acc: SensorAccuracy, kind: str, east: float, north: float) -> tuple:
