@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "server time, live-feed batching")
     con.add_argument("--alerts", type=int, default=100_000, help="alerts stored before the measurement")
     con.add_argument("--rate", type=float, default=50.0, help="alerts per second arriving meanwhile")
-    con.add_argument("--duration", type=float, default=20.0, help="seconds of measurement per round")
+    con.add_argument("--duration", type=float, default=20.0, help="seconds per round, half idle, half busy")
+    con.add_argument("--rounds", type=int, default=3, help="idle/busy rounds, interleaved")
     con.add_argument("--db", help="sqlite:///file.db (default: a temporary file) or postgresql://... (emptied!)")
     con.add_argument("--json", action="store_true")
     con.set_defaults(run=cmd_bench_console)
@@ -146,7 +147,7 @@ def cmd_bench_console(args: argparse.Namespace) -> int:
 
     from central.console_bench import run_console_bench
 
-    r = run_console_bench(alerts=args.alerts, rate=args.rate, duration=args.duration, db_url=args.db,
+    r = run_console_bench(alerts=args.alerts, rate=args.rate, duration=args.duration, rounds=args.rounds, db_url=args.db,
                           progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     for line in r.lines():
         print(line)

@@ -270,3 +270,51 @@ def test_screens_of_posts_and_incidents(world, guard):
     guard.locator("#incidents tbody tr").first.click()
     guard.wait_for_selector("#incident-ack")
     shot(guard, "console-incidents.png")
+
+
+def test_the_plan_view_draws_posts_fields_of_view_zones_and_alert_positions(world, guard, data_dir, tmp_path):
+    """A second post: PETS09 with the radar a camera mast would have (edge/evaluation/radar_scenario.py),
+    replayed by the edge; its real alerts, with positions, published as the node publishes them."""
+    import subprocess
+    import sys
+
+    from conftest import REPO, run_cli
+
+    feed = tmp_path / "pets-radar.nmea"
+    r = run_cli("eval", "radar-scenario", str(data_dir / "mot" / "PETS09-S3-MF1"), "--out", str(feed))
+    assert r.returncode == 0, r.stderr
+    snaps = tmp_path / "snaps"
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "replay", "-c", "configs/pets09-fusion.yaml",
+                        "--start-time", "2026-01-01T12:00:00Z", "--snapshots", str(snaps)], cwd=REPO,
+                       capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "ZASTAVA_RADAR_FEED": str(feed)})
+    assert r.returncode == 0, r.stderr
+    alerts = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    placed = [a for a in alerts if a.get("position")]
+    assert len(placed) >= 5
+    text = (REPO / "configs" / "pets09-fusion.yaml").read_text()
+    assert world.api.put("/api/v1/nodes/demo-pets/pets-fusion/config", json={"yaml": text}).status_code == 200
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pets-fusion-replay", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", world.broker.port)
+    client.loop_start()
+    for seq, a in enumerate(alerts, 1):
+        base = f"zastava/v1/{a['site']}/{a['node']}/alert"
+        jpg = snaps / f"{a['id']}.jpg"
+        if jpg.exists():
+            client.publish(f"{base}/{a['id']}/snapshot", jpg.read_bytes(), qos=1).wait_for_publish(5)
+        client.publish(base, json.dumps({**a, "sequence": seq}), qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+    wait_until(lambda: len(world.api.get("/api/v1/alerts", params={"node": "pets-fusion", "limit": 1000}
+                                         ).json()["alerts"]) == len(alerts), 30, "the PETS alerts in central")
+    guard.click("#tabs button[data-view=plan]")
+    wait_until(lambda: guard.locator("#plan circle.plan-alert").count() == len(placed), 30, "alerts on the plan")
+    assert guard.locator("#plan polygon.geo-zone").count() == 2  # road and approach
+    assert guard.locator("#plan polygon.fov").count() == 1  # the PETS camera's wedge (the hall has no geometry)
+    assert guard.locator("#plan rect.post").count() == 2  # both posts have a position
+    shot(guard, "console-plan.png")
+    # An alert on the plan opens its detail.
+    guard.locator("#plan circle.plan-alert").first.click(force=True)
+    guard.wait_for_selector("#detail #ack-btn")
+    assert "position" in guard.text_content("#detail") and "±" in guard.text_content("#detail-position")
+    shot(guard, "console-radar-alert.png")

@@ -662,10 +662,14 @@ async function loadPlan() {
     c.addEventListener("click", () => { showView("alerts"); selectAlert(a.id); });
     svg.append(c);
   }
+  const labels = [];  // posts on one spot (one mast, two nodes) get their labels stacked, not overprinted
   for (const p of plan.posts) if (p.lat != null) {
     const [x, y] = P(p.lat, p.lon);
+    let ly = y + 4;
+    while (labels.some(([lx, py]) => Math.abs(lx - x) < 160 && Math.abs(py - ly) < 15)) ly += 16;
+    labels.push([x, ly]);
     svg.append(s("rect", { x: x - 7, y: y - 7, width: 14, height: 14, fill: p.state === "online" ? "#2ecc71" : p.state === "offline" ? "#ff4d4d" : "#8898aa", class: "post" }),
-      s("text", { x: x + 10, y: y + 4 }, `${p.name || p.node} (${p.state})`));
+      s("text", { x: x + 10, y: ly }, `${p.name || p.node} (${p.state})`));
   }
   const meters = niceScale(120 / scale);
   svg.append(s("line", { x1: 20, y1: H - 20, x2: 20 + meters * scale, y2: H - 20, stroke: "#dfe7ef", "stroke-width": 3 }), s("text", { x: 20, y: H - 28 }, `${meters} m`));
