@@ -40,6 +40,7 @@ Severity = Literal["info", "low", "medium", "high", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 ULID = re.compile(ULID_PATTERN)
 AlertId = Annotated[str, Path(max_length=100, description="The alert's ULID.")]
+MAX_BODY_BYTES = 2 * 1024 * 1024
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # names are matched as given; control characters never are
 Name = Annotated[str | None, Query(max_length=64, pattern=_PRINTABLE)]
 
@@ -148,6 +149,12 @@ def create_app(store: Store, settings: CentralSettings, metrics: CentralMetrics,
 
     @app.middleware("http")
     async def server_timing(request: Request, call_next):
+        # Bodies over the limit are refused before anyone reads them (a config is at most 1 MB).
+        size = request.headers.get("content-length")
+        if size and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
+            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        if request.method in ("POST", "PUT", "PATCH") and size is None:
+            return JSONResponse({"detail": "a request body needs a Content-Length"}, status_code=411)
         # The handler's own time, for `bench console` and browsers' dev tools.
         t0 = time.perf_counter()
         response = await call_next(request)

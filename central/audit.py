@@ -20,7 +20,7 @@ from central.console_tables import audit_log
 
 UTC = dt.timezone.utc
 ACTIONS = ("login", "login_failed", "logout", "ack", "false_alarm", "incident_ack", "config_change", "config_rollback",
-           "user_create", "user_update")
+           "user_create", "user_update", "node_forget")
 MAX_DETAIL_CHARS = 20_000
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -44,6 +45,7 @@ SlugPath = Annotated[str, PathParam(pattern=rf"^{SLUG}$")]
 Note = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")] | None
 PLAN_ALERTS = 500
 LOGIN_CONCURRENCY = 2  # scrypt takes 128 MiB a check: at most this many at once
+SESSION_RECHECK_S = 30.0  # how soon a live feed notices its session ended
 
 
 # --- request bodies ------------------------------------------------------------------------------
@@ -136,8 +138,10 @@ class Console:
             self._bootstrapped = True
         changed = self.correlator.process(new)
         if self.outputs.sinks:
+            posts = {(a["site"], a["node"]) for a in new}
+            where = {p: self.post_position(*p) for p in posts}  # one config lookup per post, not per alert
             for a in new:
-                lat, lon = self.post_position(a["site"], a["node"])
+                lat, lon = where[(a["site"], a["node"])]
                 self.outputs.enqueue("alert", a["id"], 1, {"kind": "alert", "alert": a, "post_lat": lat, "post_lon": lon},
                                      a["severity"])
         views = self.incident_views(changed)
@@ -344,15 +348,18 @@ def console_router(console: Console, auth: Auth) -> APIRouter:
         `resync` (reload the page of alerts: this console fell behind)."""
         sub = console.hub.subscribe(asyncio.get_running_loop())
         cookie = request.cookies.get(COOKIE)
+        checked = time.monotonic()
         try:
             yield ServerSentEvent(event="hello", raw_data=to_json({"type": "hello", "user": who.name}), retry=2000)
             while True:
+                if cookie and time.monotonic() - checked > SESSION_RECHECK_S:
+                    checked = time.monotonic()
+                    # A session that expired (or was ended) ends its stream too.
+                    if await asyncio.to_thread(console.users.session_user, cookie) is None:
+                        return
                 try:
                     item = await asyncio.wait_for(sub.queue.get(), 15)
                 except TimeoutError:
-                    # A session that expired (or was ended) ends its stream too.
-                    if cookie and console.users.session_user(cookie) is None:
-                        return
                     yield ServerSentEvent(comment="keep-alive")
                     continue
                 kind, text = item
@@ -476,7 +483,7 @@ def console_router(console: Console, auth: Auth) -> APIRouter:
         """Take a decommissioned node off the console (its alerts and config versions stay)."""
         with console.store.engine.begin() as conn:
             done = conn.execute(delete(nodes).where(nodes.c.site == site, nodes.c.node == node)).rowcount
-            console.audit.record(who.name, "user_update", f"node:{site}/{node}", {"forgotten": True}, conn=conn)
+            console.audit.record(who.name, "node_forget", f"node:{site}/{node}", None, conn=conn)
         if not done:
             raise HTTPException(404, f"no node {site}/{node}")
         return {"ok": True}

@@ -98,6 +98,10 @@ def _fill(store, n: int, progress: Callable[[str], None]) -> None:
 
         conn.execute(update(alerts).where(alerts.c.track_id % 3 != 0).values(acknowledged_at=received,
                                                                              acknowledged_by="bench"))
+    # Planner statistics, as a store that has lived a while has them (PostgreSQL's autovacuum
+    # analyzes after so many changes; without them a bulk load looks like an empty table).
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE alerts" if store.dialect == "postgresql" else "ANALYZE")
 
 
 class _FeedClient(threading.Thread):
@@ -126,14 +130,6 @@ class _FeedClient(threading.Thread):
                         self.events.append((time.time(), ids))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run_console_bench(*, alerts: int = 100_000, rate: float = 50.0, duration: float = 20.0, rounds: int = 3,
                       db_url: str | None = None, progress: Callable[[str], None] = lambda m: None) -> ConsoleResult:
     import uvicorn
@@ -145,10 +141,11 @@ def run_console_bench(*, alerts: int = 100_000, rate: float = 50.0, duration: fl
     from central.settings import CentralSettings
     from central.store import Store, alerts as alerts_table, nodes, snapshots
     from edge.delivery_bench import sample_alert
+    from edge.local_broker import free_port
 
     tmp = None
     if db_url is None:
-        tmp = tempfile.TemporaryDirectory(prefix="zastava-console-bench-")
+        tmp = tempfile.TemporaryDirectory(prefix="zastava-console-bench-", ignore_cleanup_errors=True)
         db_url = f"sqlite:///{Path(tmp.name) / 'central.db'}"
     store = Store(db_url)
     with store.engine.begin() as conn:  # a given database is emptied: the figures need exactly N alerts
@@ -158,9 +155,10 @@ def run_console_bench(*, alerts: int = 100_000, rate: float = 50.0, duration: fl
     _fill(store, alerts, progress)
     settings = CentralSettings(api_tokens=[TOKEN], db_url=db_url)
     app = create_app(store, settings, CentralMetrics())
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    threading.Thread(target=server.run, daemon=True).start()
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
     base = f"http://127.0.0.1:{port}"
     while not server.started:
         time.sleep(0.05)
@@ -216,6 +214,7 @@ def run_console_bench(*, alerts: int = 100_000, rate: float = 50.0, duration: fl
         time.sleep(2 * settings.feed_interval_s + 1)  # the last batch reaches the console
     feed.stop.set()
     server.should_exit = True
+    serving.join(30)  # the app's shutdown stops the live feed before the store goes
     for name, by_phase in times.items():
         result.server_ms[name] = {p: {"p50": round(statistics.median(v), 2), "p99": round(_pct(v, 0.99), 2)}
                                   for p, v in by_phase.items()}
@@ -232,7 +231,6 @@ def run_console_bench(*, alerts: int = 100_000, rate: float = 50.0, duration: fl
     result.alerts_per_event = round(sum(len(ids) for _, ids in feed.events) / max(1, len(feed.events)), 1)
     result.feed_delay_p50_ms = round(statistics.median(delays), 1) if delays else 0.0
     result.feed_delay_p99_ms = round(_pct(delays, 0.99), 1)
-    time.sleep(0.5)
     store.close()
     if tmp is not None:
         tmp.cleanup()

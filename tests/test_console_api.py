@@ -251,3 +251,33 @@ def test_password_hashes_carry_their_parameters():
     assert h.split("$")[:4] == ["scrypt", "16384", "8", "1"]
     assert verify_password("a long passphrase", h) and not verify_password("a long passphrase!", h)
     assert not verify_password("a long passphrase", "md5$abc")
+
+
+def test_users_command(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+
+    def users(*args, stdin=""):
+        return subprocess.run([sys.executable, "-m", "central.cli", "users", "--db", db, *args], input=stdin,
+                              capture_output=True, text=True, cwd=REPO, timeout=120)
+
+    r = users("add", "ana", "--role", "admin", stdin="a long passphrase\n")
+    assert r.returncode == 0 and r.stdout.strip() == "added ana (admin)"
+    r = users("add", "bob", "--role", "guard", stdin="short\n")
+    assert r.returncode == 2 and r.stderr.strip() == "zastava-central: error: password: 10 to 1024 characters"
+    r = users("add", "ana", "--role", "guard", stdin="another long passphrase\n")
+    assert r.returncode == 2 and "taken" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert users("set", "ana", "--disable").stdout.strip() == "ana: admin, disabled"
+    assert users("list").stdout.split("\t")[:3] == ["ana", "admin", "disabled"]
+    store = Store(db)
+    try:
+        from central.audit import AuditLog
+
+        assert [(e["actor"], e["action"]) for e in AuditLog(store.engine).entries()] == [
+            ("cli", "user_update"), ("cli", "user_create")]
+    finally:
+        store.close()

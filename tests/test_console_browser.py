@@ -50,7 +50,8 @@ class World:
             r = self.api.post("/api/v1/users", json={"username": name, "password": password, "role": role})
             assert r.status_code == 201, r.text
         text = edge_config(tmp, data_dir, broker.port).read_text().replace("mqtt:\n", DEAD_CAMERA + "mqtt:\n", 1)
-        self.node_yaml = text
+        # What an operator keeps in central: ${VAR}s as written, expanded by the node from its environment.
+        self.node_yaml = text.replace(str(data_dir), "${ZASTAVA_DATA}")
         self.config = tmp / "node.yaml"
         self.config.write_text(text)
         self.state = tmp / "state"
@@ -95,6 +96,8 @@ def browser():
 def login(browser, world: World, name: str):
     context = browser.new_context(viewport={"width": 1500, "height": 900})
     page = context.new_page()
+    page.errors = []  # the page's uncaught exceptions: any is a bug, shown when a wait fails
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.goto(world.base + "/")
     page.fill("#login-user", name)
     page.fill("#login-pass", USERS[name][1])
@@ -160,21 +163,24 @@ def test_a_new_alert_appears_in_the_feed_without_a_reload(world, guard):
     # More arrive while we watch, newest first, each with its severity colour.
     wait_until(lambda: guard.locator("#feed tbody tr.alert").count() >= 5, 120, "five alerts in the feed")
     assert guard.evaluate("window.__loadedOnce === true")
-    rows = guard.locator("#feed tbody tr.alert")
-    times = [rows.nth(i).locator("td").first.get_attribute("title") for i in range(rows.count())]
+    # One read of the whole list (the feed re-renders as alerts arrive).
+    rows = guard.locator("#feed tbody tr.alert").evaluate_all(
+        "rows => rows.map(r => [r.dataset.id, r.className.split('sev-')[1].split(' ')[0]])")
     api_ids = [a["id"] for a in world.api.get("/api/v1/alerts", params={"limit": 1000}).json()["alerts"]]
-    page_ids = [rows.nth(i).get_attribute("data-id") for i in range(rows.count())]
-    assert set(page_ids) <= set(api_ids) and len(times) == len(page_ids)
+    page_ids = [i for i, _ in rows]
+    assert len(set(page_ids)) == len(page_ids) and set(page_ids) <= set(api_ids)
     assert page_ids == [i for i in api_ids if i in set(page_ids)], "the feed is not newest first"
-    severities = {rows.nth(i).get_attribute("class").split("sev-")[1].split()[0] for i in range(rows.count())}
+    severities = {sev for _, sev in rows}
     assert severities <= {"low", "medium", "high"} and len(severities) >= 2
 
 
 def test_acknowledging_in_the_console_updates_the_api(world, guard):
-    first = guard.locator("#feed tbody tr.alert[data-state=open]").first
-    alert_id = first.get_attribute("data-id")
-    first.click()
-    guard.wait_for_selector("#ack-btn")
+    alert_id = guard.locator("#feed tbody tr.alert[data-state=open]").first.get_attribute("data-id")
+    guard.locator(f"#feed tbody tr[data-id='{alert_id}']").click()  # by id: rows move as alerts arrive
+    try:
+        guard.wait_for_selector(f"#detail[data-id='{alert_id}'] #ack-btn")
+    except Exception:
+        raise AssertionError(f"no alert detail; page errors: {guard.errors}") from None
     wait_until(lambda: guard.locator("#detail-canvas").evaluate("c => c.height") > 0, 10, "the snapshot")
     shot(guard, "console-alert.png")
     guard.fill("#ack-note", "patrol sent to the plaza")
@@ -261,8 +267,13 @@ def test_screens_of_posts_and_incidents(world, guard):
     shot(guard, "console-feed.png")
     guard.click("#tabs button[data-view=nodes]")
     guard.wait_for_selector(f"#nodes tr[data-node='{SITE}/{NODE}'] td:nth-child(2) .online")
-    text = guard.text_content(f"#nodes tr[data-node='{SITE}/{NODE}']")
-    assert "gate" in text and "reconnecting" in text and "v2 / v2" in text
+    # The table refreshes every 3 s.
+    text = wait_until(lambda: (t := guard.text_content(f"#nodes tr[data-node='{SITE}/{NODE}']")) and "v2 / v2" in t
+                      and t, 20, "desired and applied v2 on the posts page")
+    assert "gate" in text and "reconnecting" in text
+    # The guard's open config view caught up with the operator's v2 by itself (read-only).
+    wait_until(lambda: "min_score: 0.55" in guard.locator("#config-yaml").input_value(), 20, "v2 in the guard's view")
+    guard.wait_for_selector("#zone-camera option[value=hall]", state="attached")
     shot(guard, "console-posts.png")
     guard.click("#tabs button[data-view=incidents]")
     guard.select_option("#incident-state", "")
@@ -318,3 +329,14 @@ def test_the_plan_view_draws_posts_fields_of_view_zones_and_alert_positions(worl
     guard.wait_for_selector("#detail #ack-btn")
     assert "position" in guard.text_content("#detail") and "±" in guard.text_content("#detail-position")
     shot(guard, "console-radar-alert.png")
+
+
+def test_no_script_errors_on_any_page(guard, operator):
+    for name in ("alerts", "incidents", "nodes", "plan"):
+        guard.click(f"#tabs button[data-view={name}]")
+        operator.click(f"#tabs button[data-view={name}]")
+    operator.click("#tabs button[data-view=audit]")
+    operator.wait_for_selector("#audit tbody tr")
+    assert operator.locator("#tabs button[data-view=users]").is_hidden()  # admins only
+    time.sleep(1)
+    assert guard.errors == [] and operator.errors == [], (guard.errors, operator.errors)

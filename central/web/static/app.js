@@ -238,6 +238,7 @@ async function selectAlert(id) {
 
 function renderDetail(a) {
   const pane = $("#detail");
+  pane.dataset.id = a.id;
   const s = alertState(a);
   const canvas = el("canvas", { id: "detail-canvas", class: "snapshot", width: 640, height: 360 });
   const pos = a.position;
@@ -389,7 +390,7 @@ async function loadNodes() {
 // --- node config editor ------------------------------------------------------------------------
 
 async function openConfig(site, node) {
-  state.config = { site, node, errors: [], data: null };
+  state.config = { site, node, errors: [], data: null, dirty: false, desired: null };
   $("#config-view").hidden = false;
   $("#config-node").textContent = `Config of ${site}/${node}`;
   const editable = may("operator");
@@ -397,6 +398,7 @@ async function openConfig(site, node) {
   const cfg = await api(`/api/v1/nodes/${site}/${node}/config`);
   $("#config-yaml").value = cfg.current ? cfg.current.yaml : "";
   $("#config-message").textContent = cfg.current ? "" : editable ? "No config stored for this node yet: paste its YAML and save." : "No config stored for this node yet.";
+  state.config.desired = cfg.state.desired_version;
   renderVersions(cfg.versions);
   renderConfigState(cfg.state);
   gutter();
@@ -420,7 +422,7 @@ function gutter() {
 
 $("#config-yaml").addEventListener("scroll", () => { $("#config-gutter").scrollTop = $("#config-yaml").scrollTop; });
 let validateTimer = 0;
-$("#config-yaml").addEventListener("input", () => { gutter(); clearTimeout(validateTimer); validateTimer = setTimeout(validateConfig, 800); });
+$("#config-yaml").addEventListener("input", () => { state.config.dirty = true; gutter(); clearTimeout(validateTimer); validateTimer = setTimeout(validateConfig, 800); });
 $("#config-validate").addEventListener("click", validateConfig);
 $("#config-save").addEventListener("click", saveConfig);
 
@@ -462,10 +464,17 @@ async function saveConfig() {
     showErrors([]);
     $("#config-message").textContent = `saved as ${r.version}${r.published ? ", published to the node" : ", to be published when the broker is back"}`;
     $("#config-comment").value = "";
+    state.config.dirty = false;
+    state.config.desired = r.version;
     const cfg = await api(`/api/v1/nodes/${site}/${node}/config`);
     renderVersions(cfg.versions); renderConfigState(cfg.state);
   } catch (e) {
-    if (e.status === 422 && e.data?.errors) { showErrors(e.data.errors); $("#config-message").textContent = `${e.data.errors.length} problem(s): not saved, not pushed`; }
+    if (e.status === 422 && e.data?.errors) {
+      showErrors(e.data.errors);
+      $("#config-message").textContent = `${e.data.errors.length} problem(s): not saved, not pushed`;
+      const first = e.data.errors.find(x => x.line);
+      if (first) goToLine(first.line);
+    }
     else $("#config-message").textContent = e.message;
   }
 }
@@ -474,6 +483,17 @@ async function refreshConfigState() {
   const { site, node } = state.config;
   const cfg = await api(`/api/v1/nodes/${site}/${node}/config`);
   renderConfigState(cfg.state);
+  if (cfg.state.desired_version !== state.config.desired) {
+    // Someone saved a new version: show it, unless this user is in the middle of an edit.
+    state.config.desired = cfg.state.desired_version;
+    renderVersions(cfg.versions);
+    if (!state.config.dirty && cfg.current) {
+      $("#config-yaml").value = cfg.current.yaml;
+      $("#config-message").textContent = `${cfg.current.version} saved by ${cfg.current.author}`;
+      gutter();
+      await validateConfig();
+    }
+  }
 }
 
 function renderConfigState(s) {
