@@ -106,11 +106,24 @@ class FeedWatcher:
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.alerts = 0
+        self.hook_failures = 0
 
     def tick(self) -> list[dict]:
-        """One look at the store: the alerts new since the last look, sent as one event."""
+        """One look at the store: the alerts new since the last look, sent as one event. The
+        watermark moves only once they are sent: a database away for a while loses nothing."""
         rows = self.store.received_since(self.watermark - OVERLAP)
         new_ids = [i for i, _ in rows if i not in self._sent]
+        new = self.store.get_alerts(new_ids)
+        extra = {}
+        if new:
+            try:
+                extra = self.on_new(new) or {}
+            except Exception:  # a fault in correlation or the outputs queue must not stop the feed
+                self.hook_failures += 1
+                log.exception("after storing %d alert(s): incidents or outputs failed", len(new))
+            self.hub.publish({"type": "alerts", "alerts": new, **extra})
+            self.batches += 1
+            self.alerts += len(new)
         if rows:
             self.watermark = max(self.watermark, rows[-1][1])
         for i, at in rows:
@@ -118,13 +131,6 @@ class FeedWatcher:
         horizon = self.watermark - 3 * OVERLAP
         while self._sent and next(iter(self._sent.values())) < horizon:
             self._sent.popitem(last=False)
-        if not new_ids:
-            return []
-        new = self.store.get_alerts(new_ids)
-        extra = self.on_new(new) or {}
-        self.hub.publish({"type": "alerts", "alerts": new, **extra})
-        self.batches += 1
-        self.alerts += len(new)
         return new
 
     def _run(self) -> None:

@@ -486,7 +486,9 @@ def parse_config(text: str, origin: str = "<config>", *, expand: bool = True) ->
     try:
         config = NodeConfig.model_validate(raw)
     except ValidationError as e:
-        problems += format_errors(e)
+        # A field whose ${VAR} is unset was already reported; its empty value would only repeat it.
+        unset = {p.split(": ", 1)[0] for p in problems}
+        problems += [p for p in format_errors(e) if p.split(": ", 1)[0] not in unset]
         config = None
     if problems:
         raise ConfigError([f"{origin}: {p}" for p in problems])

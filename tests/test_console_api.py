@@ -273,11 +273,11 @@ def test_users_command(tmp_path):
     assert r.returncode == 2 and "taken" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert users("set", "ana", "--disable").stdout.strip() == "ana: admin, disabled"
     assert users("list").stdout.split("\t")[:3] == ["ana", "admin", "disabled"]
-    store = Store(db)
+    st = Store(db)
     try:
         from central.audit import AuditLog
 
-        assert [(e["actor"], e["action"]) for e in AuditLog(store.engine).entries()] == [
+        assert [(e["actor"], e["action"]) for e in AuditLog(st.engine).entries()] == [
             ("cli", "user_update"), ("cli", "user_create")]
     finally:
-        store.close()
+        st.close()

@@ -237,7 +237,7 @@ def test_a_config_edited_in_the_console_reaches_the_node_and_is_applied(world, o
     persisted = json.loads((world.state / "central-config.json").read_text())
     assert persisted["version"] == "v2"
     assert persisted["config"]["cameras"][0]["rules"][0]["min_score"] == 0.55
-    operator.click(f"#config-versions tr[data-number='2']")
+    operator.click("#config-versions tr[data-number='2']")
     wait_until(lambda: "+        min_score: 0.55" in operator.text_content("#config-diff"), 10, "the diff")
     shot(operator, "console-config.png")
 
@@ -340,3 +340,31 @@ def test_no_script_errors_on_any_page(guard, operator):
     assert operator.locator("#tabs button[data-view=users]").is_hidden()  # admins only
     time.sleep(1)
     assert guard.errors == [] and operator.errors == [], (guard.errors, operator.errors)
+
+
+def test_a_config_the_node_refuses_shows_its_error_and_a_rollback_restores_it(world, operator):
+    """Central cannot know the node's environment: a ${VAR} the node lacks passes central's
+    check, the node refuses the config and keeps v2, and the console shows why."""
+    operator.click("#tabs button[data-view=nodes]")
+    operator.click(f"#nodes tr[data-node='{SITE}/{NODE}'] .config-btn")
+    operator.wait_for_selector("#config-view:not([hidden])")
+    wait_until(lambda: "min_score: 0.55" in operator.locator("#config-yaml").input_value(), 20, "v2 in the editor")
+    text = world.node_yaml.replace("rtsp://127.0.0.1:9/gate", "${GATE_CAMERA_URL}", 1)
+    operator.fill("#config-yaml", text)
+    operator.fill("#config-comment", "gate camera address from the post's environment")
+    operator.click("#config-save")
+    error = operator.wait_for_selector("#config-node-error", timeout=60_000)
+    assert "cameras[1].source: environment variable GATE_CAMERA_URL is not set" in error.text_content()
+    assert "at least 1 character" not in error.text_content()  # the unset variable, said once
+    assert operator.get_attribute("#config-applied", "data-version") == "v2"
+    node = next(n for n in world.api.get("/api/v1/nodes").json()["nodes"] if n["node"] == NODE)
+    assert node["desired_version"] == "v3" and node["config_state"]["state"] == "rejected"
+    assert node["config_state"]["applied_version"] == "v2" and node["config_state"]["desired_version"] == "v3"
+    assert world.edge.poll() is None
+    shot(operator, "console-config-rejected.png")
+    # Roll back to v2: a new version, v4, with v2's content, which the node applies.
+    operator.click("#config-versions tr[data-number='2'] .rollback")
+    wait_applied(operator, "v4")
+    versions = world.api.get(f"/api/v1/nodes/{SITE}/{NODE}/config").json()["versions"]
+    assert [(v["version"], v["rollback_of"]) for v in versions][:2] == [("v4", 2), ("v3", None)]
+    assert operator.locator("#config-node-error").count() == 0

@@ -21,7 +21,7 @@ from central.outputs import Outputs
 from central.settings import CentralSettings
 from central.store import Store
 from central.tak import TakSink, parse_events
-from central.webhooks import WebhookSink, verify
+from central.webhooks import verify
 from conftest import free_port
 from edge.contract import Position
 from test_broker_security import pki  # noqa: F401  (a fixture: test CA and server certificate)
