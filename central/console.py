@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import math
 import threading
 import time
 from pathlib import Path
@@ -272,13 +273,9 @@ def _camera_wedge(cam, cfg) -> dict:
     out["heading_deg"] = g.heading_deg
     hfov = g.hfov_deg
     if hfov is None and g.fx and g.image_size:
-        import math
-
         hfov = math.degrees(2 * math.atan(g.image_size[0] / (2 * g.fx)))
     out["hfov_deg"] = hfov
     if g.height_m and g.pitch_deg < 0:
-        import math
-
         # Where the optical axis meets the ground, twice over (the far edge of the useful view), capped.
         out["range_m"] = min(2000.0, 2 * g.height_m / math.tan(math.radians(-g.pitch_deg)))
     return out
