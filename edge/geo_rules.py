@@ -58,52 +58,59 @@ class GeoRuleEngine:
         keep = {r.id for r in config.geo_rules}
         self._visits = {k: v for k, v in self._visits.items() if k[0] in keep}
 
-    def _candidates(self, rule: GeoRuleBase, objects: list[FusedObject]) -> list[FusedObject]:
-        out = []
-        for obj in objects:
-            speed = obj.speed_mps if obj.speed_mps is not None else 0.0
-            if speed < rule.min_speed_mps:
-                continue
-            if isinstance(rule, RadarConfirmedRule):
-                ok = obj.camera_track is not None and obj.radar is not None and (
-                    not rule.classes or obj.class_name in rule.classes)
-            elif isinstance(rule, RadarOnlyRule):
-                ok = obj.radar is not None and obj.camera_track is None
-            elif isinstance(rule, DarkVesselRule):
-                vessel = obj.radar is not None or (obj.camera_track is not None and obj.class_name in rule.vessel_classes)
-                ok = vessel and obj.ais is None
-            else:
-                ok = False
-            if ok:
-                out.append(obj)
-        return out
+    @staticmethod
+    def _qualifies(rule: GeoRuleBase, obj: FusedObject) -> bool:
+        """Whether the rule looks at this object at all (sensors, class, speed), wherever it is."""
+        speed = obj.speed_mps if obj.speed_mps is not None else 0.0
+        if speed < rule.min_speed_mps:
+            return False
+        if isinstance(rule, RadarConfirmedRule):
+            return obj.camera_track is not None and obj.radar is not None and (
+                not rule.classes or obj.class_name in rule.classes)
+        if isinstance(rule, RadarOnlyRule):
+            return obj.radar is not None and obj.camera_track is None
+        if isinstance(rule, DarkVesselRule):
+            vessel = obj.radar is not None or (obj.camera_track is not None and obj.class_name in rule.vessel_classes)
+            return vessel and obj.ais is None
+        return False
 
     def evaluate(self, objects: list[FusedObject], t: float, wall: dt.datetime) -> list[GeoEvent]:
-        """`objects`: the node's fused picture (every camera's objects, radar-only ones once)."""
+        """`objects`: the node's fused picture (every camera's objects, radar-only ones once).
+
+        The zone test runs on every object at once; the rest only for the objects in the zone
+        and those with a visit under way (a node sees hundreds of radar targets, few in zones)."""
         events = []
+        pts = np.array([(o.east, o.north) for o in objects], dtype=np.float64).reshape(-1, 2)
+        keys: list[tuple] | None = None  # object_key of each object, worked out when a visit needs them
         for rule in self.config.geo_rules:
             if not rule.enabled or not schedule_active(rule.schedule, wall):
                 self._visits = {k: v for k, v in self._visits.items() if k[0] != rule.id}
                 continue
-            cands = self._candidates(rule, objects)
             zone, _, poly = self.zones[rule.zone]
-            pts = np.array([[o.east, o.north] for o in cands], dtype=np.float64).reshape(-1, 2)
-            inside = inside_polygon(pts, poly) if len(cands) else np.zeros(0, bool)
+            inside = inside_polygon(pts, poly) if len(objects) else np.zeros(0, bool)
+            visiting = {k for k in self._visits if k[0] == rule.id}
+            if not visiting and not inside.any():
+                continue  # nobody in the zone, no visit under way: nothing for this rule to do
+            if keys is None:
+                keys = [object_key(o) for o in objects]
             present = set()
-            for obj, is_in in zip(cands, inside):
-                key = (rule.id,) + object_key(obj)
+            for i, obj in enumerate(objects):
+                key = (rule.id,) + keys[i]
+                is_in = bool(inside[i])
+                # Outside and without a visit (one made earlier in this loop counts), an object changes nothing.
+                if (not is_in and key not in self._visits) or not self._qualifies(rule, obj):
+                    continue
                 present.add(key)
                 st = self._visits.get(key)
                 if st is None:
                     if not is_in:
                         continue
                     st = self._visits[key] = _Visit()
-                if dwell_reached(st, bool(is_in), t, rule.dwell_s, rule.cooldown_s):
+                if dwell_reached(st, is_in, t, rule.dwell_s, rule.cooldown_s):
                     events.append(GeoEvent(rule, t, st.inside_since, obj, rule.zone))
             # An object that stopped qualifying (now seen by a camera, identified by AIS) breaks its dwell.
-            for key, st in self._visits.items():
-                if key[0] == rule.id and key not in present:
-                    st.inside_since = None
+            for key in visiting - present:
+                self._visits[key].inside_since = None
         cooldown = {r.id: r.cooldown_s for r in self.config.geo_rules}
         self._visits = {k: v for k, v in self._visits.items() if t - v.last_seen <= cooldown.get(k[0], 0) + STATE_TTL_S}
         return events
