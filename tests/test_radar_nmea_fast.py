@@ -39,6 +39,22 @@ def variants(line: bytes) -> list[bytes]:
     ]
 
 
+TRICKY = [b"", b"0", b"-1", b"+1", b"1.", b".5", b"1e3", b"12.5", b"1234567890", b"0.1234567891", b"-0.0", b"361", b"360",
+          b"T", b"R", b"N", b"K", b"S", b"X", b"A", b"a", b" 1", b"240000", b"235960.5", b"235961", b"120000.", b"1200",
+          b"120000.123456", b"1_0", b"nan"]
+
+
+def field_variants(line: bytes, rng: random.Random) -> list[bytes]:
+    """The sentence with one field at a time replaced by values at the edges of what parses."""
+    body = line.split(b"*")[0]
+    fields = body.split(b",")
+    out = []
+    for k in range(1, len(fields)):
+        for value in rng.sample(TRICKY, 6):
+            out.append(resign(b",".join(fields[:k] + [value] + fields[k + 1:])))
+    return out
+
+
 @pytest.fixture(scope="module")
 def lines(data_dir: Path) -> list[bytes]:
     log = [l for l in (data_dir / "radar" / "nmea" / "arpa" / "RadarLogs.txt").read_bytes().split(b"\r\n") if l]
@@ -46,6 +62,7 @@ def lines(data_dir: Path) -> list[bytes]:
     targets = [l for l in log if l[3:6] in (b"TTM", b"TLL")]
     assert len(targets) > 1000
     out = log[:3000] + [v for l in rng.sample(targets, 300) for v in variants(l)]
+    out += [v for l in rng.sample(targets, 60) for v in field_variants(l, rng)]
     return [l for l in out if l.isascii()]
 
 

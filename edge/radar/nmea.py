@@ -251,9 +251,9 @@ class NmeaDecoder:
         if plain is not None and reduce(xor, plain[1], 0) == int(plain[4], 16):
             self.stats.messages += 1
             kind = plain[2].decode("ascii")
-            data = plain[3].decode("ascii").split(",")
             if kind == "TTM":
-                return self._run(kind, self._ttm_report, _layout_fields(data, _TTM_INDEX, TTM_FIELDS), received)
+                return self._run(kind, self._ttm_fast, plain[3].decode("ascii"), received)
+            data = plain[3].decode("ascii").split(",")
             return self._run(kind, self._tll_report, _layout_fields(data, _TLL_INDEX, TLL_FIELDS), received)
         sentence = frame_counted(line, self.stats)
         if sentence is None:
@@ -301,6 +301,40 @@ class NmeaDecoder:
         tod = time_of_day(timestamp)
         if distance is not None and distance < 0:
             raise SentenceError("bad distance")
+        return self._ttm_build(target, unit, distance, bearing, brg_ref, speed, course, cog_unit, cpa, tcpa, tod, name,
+                               status_code, ref, acq, received)
+
+    def _ttm_plain(self, data: str, received: float) -> list[TargetReport] | None:
+        """A TTM in its plainest form — unsigned decimals, T bearings, one-letter codes, hhmmss —
+        passes every conversion check of _ttm_report, so it converts here without them (a radar
+        sends thousands a second). None for any other: the general path judges it."""
+        m = _TTM_PLAIN.fullmatch(data)
+        if m is None:
+            return None
+        (number_text, distance, bearing, brg_ref, speed, course, cog_unit, cpa, tcpa, unit, name, status_code, ref,
+         timestamp, acq) = m.groups()
+        tod = None
+        if timestamp is not None:
+            h, mi, sec = int(timestamp[:2]), int(timestamp[2:4]), float(timestamp[4:])
+            if h > 23 or mi > 59 or sec >= 61:
+                return None  # time_of_day's refusal
+            tod = h * 3600 + mi * 60 + sec
+        return self._ttm_build(
+            f"{int(number_text):02d}", unit or "N", None if distance is None else float(distance),
+            None if bearing is None else float(bearing), brg_ref, None if speed is None else float(speed),
+            None if course is None else float(course), cog_unit, None if cpa is None else float(cpa),
+            None if tcpa is None else float(tcpa), tod, name.strip(), status_code, ref, acq or "", received)
+
+    def _ttm_fast(self, data: str, received: float) -> list[TargetReport]:
+        reports = self._ttm_plain(data, received)
+        if reports is None:
+            reports = self._ttm_report(_layout_fields(data.split(","), _TTM_INDEX, TTM_FIELDS), received)
+        return reports
+
+    def _ttm_build(self, target: str, unit: str, distance, bearing, brg_ref: str, speed, course, cog_unit: str, cpa,
+                   tcpa, tod, name: str, status_code: str, ref: str, acq: str, received: float) -> list[TargetReport]:
+        """A TTM's converted fields as a report: true angles, metres, the full UTC time."""
+        per_unit, per_speed_unit = UNITS[unit]
         extra: dict[str, object] = {"sentence": "TTM", "status_code": status_code or None}
         true_bearing = self._true_angle(bearing, brg_ref, received, extra, "bearing")
         true_course = self._true_angle(course, cog_unit, received, extra, "course")
@@ -544,6 +578,11 @@ _TTM_INDEX, _TLL_INDEX = _TALKER_TYPES["TTM"].name_to_idx, _TALKER_TYPES["TLL"].
 # What frame() accepts and _parse() splits as a talker sentence, for TTM and TLL only: ASCII
 # whitespace around, "$", a talker of capitals or digits not starting with P, the type, printable
 # fields without "*", and the two-digit checksum last (the checksum itself is checked in feed).
+# A TTM's fields in their plainest form (see NmeaDecoder._ttm_plain): at most 9 digits either
+# side of the point, so that every number is finite.
+_D = r"\d{1,9}(?:\.\d{1,9})?"
+_TTM_PLAIN = re.compile(rf"(\d{{1,9}}),({_D})?,({_D})?,(T?),(-?{_D})?,({_D})?,(T?),(-?{_D})?,(-?{_D})?,([NKS]?),([^,]*),"
+                        rf"([A-Z]?),([A-Z]?),(\d{{6}}(?:\.\d{{1,6}})?)?(?:,([A-Z]?))?")
 _PLAIN_TARGET = re.compile(rb"[ \t\n\r\x0b\x0c]*\$([A-OQ-Z0-9][A-Z0-9](TTM|TLL),([ -)+-~]*))\*([0-9A-Fa-f]{2})[ \t\n\r\x0b\x0c]*")
 
 
