@@ -102,9 +102,9 @@ class Snapshot:
     def take(self, idx: np.ndarray) -> Snapshot:
         """The targets at these indices."""
         idx = np.asarray(idx, dtype=np.intp)
-        return Snapshot(self.time, _pick(self.targets, idx), self.east.take(idx), self.north.take(idx),
+        return Snapshot(self.time, pick(self.targets, idx), self.east.take(idx), self.north.take(idx),
                         self.velocity.take(idx, 0), self.cov.take(idx, 0), self.kind.take(idx),
-                        _pick(self.keys, idx) if self.keys is not None else None)
+                        pick(self.keys, idx) if self.keys is not None else None)
 
     def key_list(self) -> list:
         return self.keys if self.keys is not None else [t.key for t in self.targets]
@@ -135,19 +135,22 @@ class TrackStore:
             out[:old] = a[:old]
             return out
         if old == 0:
-            self._pos = np.full((cap, 2), np.nan)
-            self._vel = np.zeros((cap, 2))
-            self._upd = np.zeros(cap)
-            self._cov = np.zeros((cap, 2, 2))
-            self._stale = np.zeros(cap)
+            self._num = np.zeros((cap, _NUMBERS))
+            self._num[:, :2] = np.nan
             self._is_radar = np.zeros(cap, bool)
             self._used = np.zeros(cap, bool)
             self._placed = {"radar": np.zeros(cap, bool), "ais": np.zeros(cap, bool)}  # rows with a position, by kind
         else:
-            self._pos, self._vel, self._upd = grown(self._pos, np.nan), grown(self._vel, 0.0), grown(self._upd, 0.0)
-            self._cov, self._stale = grown(self._cov, 0.0), grown(self._stale, 0.0)
+            num = np.zeros((cap, _NUMBERS))
+            num[:, :2] = np.nan
+            num[:old] = self._num[:old]
+            self._num = num
             self._is_radar, self._used = grown(self._is_radar, False), grown(self._used, False)
             self._placed = {k: grown(v, False) for k, v in self._placed.items()}
+        # Views of the one row of numbers per target that a report writes at once.
+        num = self._num
+        self._pos, self._vel, self._upd, self._stale = num[:, 0:2], num[:, 2:4], num[:, 4], num[:, 5]
+        self._cov = num[:, 6:10].reshape(cap, 2, 2)
         self._free += list(range(cap - 1, old - 1, -1))
         self._at_row += [None] * (cap - old)
         self._key_at_row += [None] * (cap - old)
@@ -162,16 +165,14 @@ class TrackStore:
             self._key_at_row[row] = key
             self._used[row] = True
             self._rows_version += 1
-        # Element by element: numpy's scalar stores are several times cheaper than a row's.
-        pos, vel, cov = self._pos, self._vel, self._cov
-        pos[row, 0], pos[row, 1] = tgt.east, tgt.north
-        vel[row, 0], vel[row, 1] = tgt.velocity
-        self._upd[row] = tgt.updated
-        self._stale[row] = acc.stale_s
         self._is_radar[row] = tgt.kind == "radar"
+        vx, vy = tgt.velocity
         if tgt.has_position:
-            (cov[row, 0, 0], cov[row, 0, 1]), (cov[row, 1, 0], cov[row, 1, 1]) = _sensor_cov(acc, tgt.kind, tgt.east, tgt.north)
+            (c00, c01), (c10, c11) = _sensor_cov(acc, tgt.kind, tgt.east, tgt.north)
+            self._num[row] = (tgt.east, tgt.north, vx, vy, tgt.updated, acc.stale_s, c00, c01, c10, c11)
             self._placed["radar" if tgt.kind == "radar" else "ais"][row] = True
+        else:
+            self._num[row, :6] = (tgt.east, tgt.north, vx, vy, tgt.updated, acc.stale_s)
 
     def _drop_row(self, key: tuple[str, str]) -> None:
         row = self._row.pop(key, None)
@@ -194,12 +195,15 @@ class TrackStore:
         acc = self.sensor(report.source)
         east = north = None
         if report.lat is not None and report.lon is not None:
-            east, north = (float(v) for v in self.frame.to_local(report.lat, report.lon))
+            east, north = self.frame.to_local(report.lat, report.lon)
+            east, north = float(east), float(north)
         elif report.range_m is not None and report.bearing_deg is not None and acc.origin is not None:
             b = math.radians(report.bearing_deg)  # a fixed sensor without a lat/lon of its own
             east, north = acc.origin[0] + report.range_m * math.sin(b), acc.origin[1] + report.range_m * math.cos(b)
         with self._lock:
-            q = self._quality.setdefault(report.source, SourceQuality())
+            q = self._quality.get(report.source)
+            if q is None:
+                q = self._quality[report.source] = SourceQuality()
             q.reports += 1
             q.last_report = report.time
             q.recent.append(report.time)
@@ -270,10 +274,12 @@ class TrackStore:
             cached = self._picked.get(kind)
             if cached is None or cached[0] != rows:
                 kinds = _KINDS[self._is_radar[idx].view(np.uint8)] if kind is None else np.full(len(idx), kind, object)
-                cached = self._picked[kind] = (rows, _pick(self._at_row, idx), _pick(self._key_at_row, idx), kinds)
+                cached = self._picked[kind] = (rows, pick(self._at_row, idx), pick(self._key_at_row, idx), kinds)
             _, live, keys, kinds = cached
             # take(): several times cheaper than indexing with an array on this numpy
-            pos, vel, cov, updated = self._pos.take(idx, 0), self._vel.take(idx, 0), self._cov.take(idx, 0), self._upd.take(idx)
+            num = self._num.take(idx, 0)
+        pos, vel, updated = num[:, 0:2], num[:, 2:4], num[:, 4]
+        cov = num[:, 6:10].reshape(len(idx), 2, 2)
         dt = np.maximum(0.0, now - updated)
         p = pos + vel * dt[:, None]
         q = (0.5 * dt) ** 2  # unknown acceleration ~0.5 m/s²
@@ -301,12 +307,13 @@ class TrackStore:
             return out
 
 
+_NUMBERS = 10  # per target row: east, north, velocity east, north, updated, stale_s, covariance (2x2)
 _KINDS = np.array(["ais", "radar"], dtype=object)  # by TrackStore._is_radar
 # An empty snapshot's arrays: nothing can be written into them, so every empty snapshot shares them.
 _NONE, _NONE2, _NONE22, _NONE_KIND = np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0, dtype=object)
 
 
-def _pick(items: list, idx: np.ndarray) -> list:
+def pick(items: list, idx: np.ndarray) -> list:
     """items at the indices idx, as a list (itemgetter: one C call instead of a comprehension)."""
     if len(idx) > 1:
         return list(operator.itemgetter(*idx.tolist())(items))
