@@ -14,10 +14,19 @@ Each frame:
    link, and a link survives `keep_s` seconds without support before it is dropped.
 Radar targets are matched to AIS targets the same way (gated, assigned), so a fused object
 carries the vessel's identity when its radar track has one.
+
+Settled links: the global assignment (steps 3-4 over every track and target) runs every
+`reassociate_s` seconds. In the frames between, a settled link — supported last frame, no
+challenger pending — is only checked against its gates; the assignment runs over the other
+tracks (new, unlinked, challenged, or whose link just failed its gates) and the targets no
+settled link holds. A better pairing found by a global round makes the tracks it concerns
+unsettled, so from the next frame on they are associated every frame again and the
+hysteresis runs frame by frame as before. With `reassociate_s: 0` every frame is global.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import linear_sum_assignment
 
 from edge.geo import LocalFrame, bearing_of
-from edge.radar.store import Snapshot, Target, TrackStore
+from edge.radar.store import Snapshot, Target, TrackStore, pick
 
 INFEASIBLE = 1e9
 
@@ -50,6 +59,11 @@ class FusionConfig(BaseModel):
     )
     velocity_gate: float = Field(16.0, gt=0, description="Largest velocity difference², in sigmas² (16: 4 sigma).")
     velocity_window_s: float = Field(1.5, gt=0, description="Camera track positions the ground velocity is fitted over.")
+    reassociate_s: float = Field(
+        0.5, ge=0, le=10, description="Seconds between global associations of every camera track and radar target; "
+        "in between, a settled link is only checked against its gates and the other tracks are associated every "
+        "frame (0: a global association every frame)."
+    )
 
 
 @dataclass
@@ -94,6 +108,8 @@ class _GroundVelocities:
         self.free = list(range(capacity - 1, -1, -1))
         self.cooling: deque = deque()  # (time the row is free again, row)
         self.frames: deque = deque()  # (t, rows, contributions (k, SUMS))
+        self._ids: list[int] | None = None  # the last update's track ids, and their rows
+        self._id_rows = np.zeros(0, np.int64)
 
     def _row(self, tid: int, t: float) -> int:
         while self.cooling and self.cooling[0][0] <= t:
@@ -111,24 +127,35 @@ class _GroundVelocities:
     def update(self, ids: list[int], pos: np.ndarray, t: float) -> np.ndarray:
         """This frame's positions (N, 2; NaN: not on the ground) -> (N, 2) velocities (NaN until a
         track has 3 positions over half a window)."""
-        alive = set(ids)
-        for tid in [k for k in self.rows if k not in alive]:
-            self.cooling.append((t + self.window, self.rows.pop(tid)))
-        rows = np.array([self.rows[tid] if tid in self.rows else self._row(tid, t) for tid in ids], dtype=np.int64)
-        ok = np.isfinite(pos).all(axis=1)
-        r, p = rows[ok], pos[ok]
-        tt = t - self.t0[r]
-        contrib = np.column_stack([np.ones(len(r)), tt, tt * tt, p[:, 0], p[:, 1], tt * p[:, 0], tt * p[:, 1]])
+        if ids == self._ids:  # the usual frame: the same tracks as the last one
+            rows = self._id_rows
+        else:
+            alive = set(ids)
+            for tid in [k for k in self.rows if k not in alive]:
+                self.cooling.append((t + self.window, self.rows.pop(tid)))
+            rows = np.array([self.rows[tid] if tid in self.rows else self._row(tid, t) for tid in ids], dtype=np.int64)
+            self._ids, self._id_rows = list(ids), rows
+        ok = np.isfinite(pos[:, 0] + pos[:, 1])
+        r, p = (rows, pos) if ok.all() else (rows[ok], pos[ok])
+        tt = t - self.t0.take(r)
+        contrib = np.empty((len(r), self.SUMS))
+        contrib[:, 0] = 1.0
+        contrib[:, 1] = tt
+        contrib[:, 2] = tt * tt
+        contrib[:, 3:5] = p
+        np.multiply(p, tt[:, None], out=contrib[:, 5:7])
         self.sums[r] += contrib
         self.frames.append((t, r, contrib))
         while self.frames and self.frames[0][0] < t - self.window:
             _, old_rows, old = self.frames.popleft()
             self.sums[old_rows] -= old
-        n, st, stt, se, sn, ste, stn = self.sums[rows].T
+        n, st, stt, se, sn, ste, stn = self.sums.take(rows, 0).T
         with np.errstate(divide="ignore", invalid="ignore"):
             var = stt - st * st / n
-            out = np.column_stack([(ste - st * se / n) / var, (stn - st * sn / n) / var])
-        ready = (n >= 3) & (t - self.t0[rows] >= self.window / 2) & (var > 1e-12)
+            out = np.empty((len(rows), 2))
+            out[:, 0] = (ste - st * se / n) / var
+            out[:, 1] = (stn - st * sn / n) / var
+        ready = (n >= 3) & (t - self.t0.take(rows) >= self.window / 2) & (var > 1e-12)
         out[~ready] = np.nan
         return out
 
@@ -184,6 +211,67 @@ def angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a - b + 180.0) % 360.0 - 180.0
 
 
+class _PairCosts:
+    """One frame's pair costs, for a block of pairs (rows x columns) or a list of pairs: the
+    per-track and per-target terms are worked out once, into one matrix per side (camera track
+    rows; radar target columns of the camera's view). On arrays this small numpy's cost is per
+    call, not per element: the fewer calls, the faster."""
+
+    # Camera side: east, north, cov ee, cov en, cov nn, velocity east and north over the velocity
+    # sigma, bearing from the camera. Radar side: the same, then the bearing gate (gate x sigma)
+    # and 1 / the bearing sigma.
+    def __init__(self, config: FusionConfig, cam_pos, cam_cov, cam_vel, camera_en, radar: Snapshot, cols,
+                 bearing: np.ndarray, dist: np.ndarray):
+        cx, cy = camera_en
+        per_sigma = 1.0 / config.velocity_sigma_mps
+        cam = self.cam = np.empty((len(cam_pos), 8))
+        cam[:, 0:2] = cam_pos
+        cam[:, 2] = cam_cov[:, 0, 0]
+        cam[:, 3] = cam_cov[:, 0, 1]  # both covariances are symmetric: [0, 1] is [1, 0]
+        cam[:, 4] = cam_cov[:, 1, 1]
+        np.multiply(cam_vel, per_sigma, out=cam[:, 5:7])
+        # Bearing from the camera: the camera's strong measurement, checked on its own.
+        cam[:, 7] = bearing_of(cam_pos[:, 0] - cx, cam_pos[:, 1] - cy)
+        cov = radar.cov.take(cols, 0)
+        rad = self.rad = np.empty((len(cols), 10))
+        rad[:, 0] = radar.east.take(cols)
+        rad[:, 1] = radar.north.take(cols)
+        rad[:, 2] = cov[:, 0, 0]
+        rad[:, 3] = cov[:, 0, 1]
+        rad[:, 4] = cov[:, 1, 1]
+        np.multiply(radar.velocity.take(cols, 0), per_sigma, out=rad[:, 5:7])
+        rad[:, 7] = bearing
+        radar_cross = np.sqrt(np.maximum(rad[:, 2] + rad[:, 4], 1e-6) / 2)  # ~1-sigma radius
+        sigma_b = np.sqrt(config.bearing_sigma_deg ** 2 + np.degrees(radar_cross / np.maximum(dist, 1.0)) ** 2)
+        rad[:, 8] = config.bearing_gate * sigma_b
+        rad[:, 9] = 1.0 / sigma_b
+        self.gate, self.velocity_gate = config.gate, config.velocity_gate
+
+    def block(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(len(rows), len(cols)) costs of every pair of these tracks and targets."""
+        return self._cost(self.cam.take(rows, 0)[:, None, :], self.rad.take(cols, 0)[None, :, :])
+
+    def pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Costs of the pairs (rows[k], cols[k])."""
+        return self._cost(self.cam.take(rows, 0), self.rad.take(cols, 0))
+
+    def _cost(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """INFEASIBLE where a gate refuses the pair."""
+        x, y = r[..., 0] - c[..., 0], r[..., 1] - c[..., 1]
+        # The squared Mahalanobis distance under the summed covariances (mahalanobis2, by
+        # components; the sum of two covariances, one of them a radar's, is never singular).
+        a, b, e = c[..., 2] + r[..., 2], c[..., 3] + r[..., 3], c[..., 4] + r[..., 4]
+        d2 = ((e * x - 2 * b * y) * x + a * y * y) / np.maximum(a * e - b * b, 1e-12)
+        db = np.abs(c[..., 7] - r[..., 7])
+        db = np.minimum(db, 360.0 - db)  # bearings are in [0, 360)
+        # Velocity: a walker and a drifting false plot can share a place, rarely a motion.
+        vx, vy = c[..., 5] - r[..., 5], c[..., 6] - r[..., 6]
+        dv2 = np.fmax(vx * vx + vy * vy, 0.0)  # NaN (a track too young for a velocity): judged on position
+        ok = (d2 <= self.gate) & (db <= r[..., 8]) & (dv2 <= self.velocity_gate)
+        db *= r[..., 9]
+        return np.where(ok, d2 + db * db + dv2, INFEASIBLE)
+
+
 class Fusion:
     """Pairs one camera's tracks with the radar picture, frame after frame."""
 
@@ -195,113 +283,158 @@ class Fusion:
         self.config = config or FusionConfig()
         self.anchor = anchor
         self._links: dict[int, _Link] = {}
-        self._smoothed = np.zeros((0, 0))  # last frame's smoothed pair costs (NaN: out of the gate)
+        self._settled: dict[int, tuple[str, str]] = {}  # camera track id -> target of its settled link
+        self._smoothed = np.zeros((0, 0))  # last frame's smoothed pair costs (NaN: out of the gate or never seen)
+        self._ids: list[int] = []  # camera track id of each row of _smoothed
+        self._keys: list[tuple[str, str]] = []  # radar target key of each column of _smoothed
         self._rows: dict[int, int] = {}  # camera track id -> row of _smoothed
         self._cols: dict[tuple[str, str], int] = {}  # radar target key -> column of _smoothed
         self._ground = _GroundVelocities(self.config.velocity_window_s)  # per camera track
         self._sector = None  # (centre bearing, half width) of the camera's view; False: unknown
+        self._last_t: float | None = None  # the previous step's time
+        self._next_global = -math.inf  # when the next global association is due
+        self._last_global = -math.inf  # when the last one was
 
     def step(self, tracks, t: float) -> FusionResult:
-        everything = self.store.snapshot(t)
-        radar, ais = everything.of_kind("radar"), everything.of_kind("ais")
-        boxes = np.array([tr.box for tr in tracks], dtype=np.float64).reshape(-1, 4)
-        if len(tracks):
+        radar, ais = self.store.snapshot(t, kind="radar"), self.store.snapshot(t, kind="ais")
+        ids = [tr.id for tr in tracks]
+        if ids:
+            boxes = np.array([tr.box for tr in tracks], dtype=np.float64).reshape(-1, 4)
             fix = self.model.anchor_to_ground(boxes, anchor=self.anchor, geo=False)  # lat/lon only for alerts
-            cam_pos, cam_cov = np.asarray(fix.east_north, float).reshape(-1, 2), np.asarray(fix.covariance, float).reshape(-1, 2, 2)
-            on_ground = np.asarray(fix.valid, bool).reshape(-1)
+            cam_pos, cam_cov, on_ground = fix.east_north, fix.covariance, fix.valid
         else:
             cam_pos, cam_cov, on_ground = np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0, bool)
-        cam_vel = self._ground_velocities(tracks, cam_pos, t)
-        # Only the targets in the camera's view can pair: every matrix below has their columns.
-        cols = self._in_view(radar)
-        view = radar if len(cols) == len(radar) else radar.take(cols)
-        keys = view.key_list()
-        if len(tracks) and len(view):
-            cost = self._costs(cam_pos, cam_cov, cam_vel, view)
-        else:
-            cost = np.full((len(tracks), len(view)), INFEASIBLE)
-        cost[~on_ground] = INFEASIBLE  # an anchor above the horizon has no place on the ground
-        ids = [tr.id for tr in tracks]
-        smoothed = self._smooth(ids, keys, cost)
+        cam_vel = self._ground_velocities(ids, cam_pos, t)
+        # Only the targets in the camera's view can pair: the smoothed costs have their columns.
+        cols, bearing, dist = self._in_view(radar)
+        all_keys = radar.key_list()
+        keys = all_keys if len(cols) == len(radar) else pick(all_keys, cols)
+        arrived = ids != self._ids and not self._rows.keys() >= set(ids)  # a camera track new to the fusion
+        self._carry(ids, keys)
         proposal: dict[int, tuple[str, str]] = {}
-        gated = smoothed < INFEASIBLE / 2
-        rows_in, cols_in = np.flatnonzero(gated.any(axis=1)), np.flatnonzero(gated.any(axis=0))
-        if len(rows_in) and len(cols_in):  # the assignment over the tracks and targets with a pair in a gate
-            sub = smoothed[np.ix_(rows_in, cols_in)]
-            for i, j in zip(*linear_sum_assignment(sub)):
-                if sub[i, j] < INFEASIBLE / 2:
-                    proposal[ids[rows_in[i]]] = keys[cols_in[j]]
+        if ids and keys:
+            camera_en = self.model.camera_en if self.model.camera_en is not None else (0.0, 0.0)
+            costs = _PairCosts(self.config, cam_pos, cam_cov, cam_vel, camera_en, radar, cols, bearing, dist)
+            self._associate(ids, keys, on_ground, costs, self._global_due(t, arrived), proposal)
         self._update_links(ids, proposal, t)
+        self._last_t = t
         ais_links = self._pair_ais(radar, ais)
-        return self._objects(tracks, cam_pos, cam_cov, radar, ais, ais_links)
+        return self._result(tracks, ids, cam_pos, cam_cov, radar, ais, ais_links, t)
 
-    def _ground_velocities(self, tracks, cam_pos: np.ndarray, t: float) -> np.ndarray:
+    def _ground_velocities(self, ids: list[int], cam_pos: np.ndarray, t: float) -> np.ndarray:
         """Each camera track's velocity on the ground (NaN until it has a short history): a least-
         squares line through its positions of the last `velocity_window_s`."""
         if self._ground.window != self.config.velocity_window_s:
             self._ground = _GroundVelocities(self.config.velocity_window_s)
-        return self._ground.update([tr.id for tr in tracks], cam_pos, t)
+        return self._ground.update(ids, cam_pos, t)
 
-    def _smooth(self, ids: list[int], keys: list[tuple[str, str]], cost: np.ndarray) -> np.ndarray:
-        """Pair costs smoothed over time (exponentially, per camera track and radar target), the
-        current link's bonus applied; a pair that leaves the gate starts afresh if it comes back.
-        Kept as last frame's matrix, looked up by track id and target key: no per-pair Python."""
-        cfg = self.config
+    def _global_due(self, t: float, arrived: bool) -> bool:
+        """Whether this frame associates every track: each `reassociate_s`, when a camera track
+        arrives (it may be the better partner of a target that a settled link holds), and after a
+        jump back in time."""
+        every = self.config.reassociate_s
+        if every <= 0 or arrived or t >= self._next_global or self._last_t is None or t < self._last_t:
+            self._next_global = t + every
+            self._last_global = t
+            return True
+        return False
+
+    def _carry(self, ids: list[int], keys: list[tuple[str, str]]) -> None:
+        """Last frame's smoothed costs in this frame's rows (tracks) and columns (targets in view);
+        NaN for a track or target new to them. No per-pair Python: looked up by id and key."""
+        if ids == self._ids and keys == self._keys:
+            return
         rows = np.array([self._rows.get(tid, -1) for tid in ids], dtype=np.int64)
         cols = np.array([self._cols.get(k, -1) for k in keys], dtype=np.int64)
-        prev = np.full(cost.shape, np.nan)
-        r_ok, c_ok = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)
+        prev = np.full((len(ids), len(keys)), np.nan)
+        r_ok, c_ok = (rows >= 0).nonzero()[0], (cols >= 0).nonzero()[0]
         if len(r_ok) and len(c_ok):
-            prev[np.ix_(r_ok, c_ok)] = self._smoothed[np.ix_(rows[r_ok], cols[c_ok])]
-        feasible = cost < INFEASIBLE
-        s = np.where(np.isnan(prev), cost, (1 - cfg.smoothing) * prev + cfg.smoothing * cost)
-        self._smoothed = np.where(feasible, s, np.nan)
+            prev[np.ix_(r_ok, c_ok)] = self._smoothed.take(rows.take(r_ok), 0).take(cols.take(c_ok), 1)
+        self._smoothed = prev
+        self._ids, self._keys = list(ids), list(keys)
         self._rows = {tid: i for i, tid in enumerate(ids)}
         self._cols = {k: j for j, k in enumerate(keys)}
-        out = np.where(feasible, s, INFEASIBLE)
-        for i, tid in enumerate(ids):
-            link = self._links.get(tid)
-            j = self._cols.get(link.radar) if link is not None and link.radar is not None else None
-            if j is not None and feasible[i, j]:
-                out[i, j] -= cfg.link_bonus
-        return out
 
-    def _in_view(self, radar: Snapshot) -> np.ndarray:
+    def _associate(self, ids, keys, on_ground: np.ndarray, costs: _PairCosts, everything: bool, proposal: dict) -> None:
+        """Propose this frame's pairs. A global frame (`everything`) smooths the costs of every
+        track on the ground with every target in view and lets one assignment (Hungarian) pick
+        the pairs. Otherwise a settled link (made before the last global association, supported
+        last frame, no challenger) that still passes its gates keeps its target, and the
+        assignment runs over the other tracks and the targets no settled link holds."""
+        m = len(keys)
+        smoothed = self._smoothed
+        free_rows = on_ground.copy()
+        free_cols = np.ones(m, bool)
+        if not everything and self._settled:
+            col_of, settled = self._cols, self._settled
+            held = [(i, j) for i, tid in enumerate(ids) if (j := col_of.get(settled.get(tid))) is not None]
+            if held:
+                ri, cj = np.array(held, np.int64).T
+                flat = ri * m + cj
+                s, _ = self._smooth(smoothed.take(flat), costs.pairs(ri, cj))
+                smoothed.put(flat, s)
+                ok = (s == s) & on_ground.take(ri)  # NaN: out of the gates
+                free_rows[ri[ok]] = False
+                free_cols[cj[ok]] = False
+                for i, j in zip(ri[ok].tolist(), cj[ok].tolist()):
+                    proposal[ids[i]] = keys[j]
+        rows, cols = free_rows.nonzero()[0], free_cols.nonzero()[0]
+        if len(rows) and len(cols):
+            flat = (rows[:, None] * m + cols).ravel()
+            s, out = self._smooth(smoothed.take(flat).reshape(len(rows), len(cols)), costs.block(rows, cols))
+            smoothed.put(flat, s)
+            self._assign(ids, keys, rows, cols, out, proposal)
+        smoothed[~on_ground] = np.nan  # a track off the ground starts afresh when it lands again
+
+    def _smooth(self, prev: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pair costs smoothed over time (exponentially): (the new smoothed costs, NaN out of the
+        gate; the same with INFEASIBLE there). A pair that leaves the gate starts afresh if it
+        comes back."""
+        a = self.config.smoothing
+        ok = cost < INFEASIBLE
+        s = np.where(prev == prev, (1 - a) * prev + a * cost, cost)  # prev NaN: a pair new to the gate
+        return np.where(ok, s, np.nan), np.where(ok, s, INFEASIBLE)
+
+    def _assign(self, ids, keys, rows: np.ndarray, cols: np.ndarray, out: np.ndarray, proposal: dict) -> None:
+        """Give each track's current link its bonus, and let a global assignment (Hungarian)
+        over the tracks and targets with a pair in a gate propose pairs."""
+        bonus = self.config.link_bonus
+        at = np.full(len(keys), -1, np.int64)
+        at[cols] = np.arange(len(cols))
+        at = at.tolist()
+        links, col_of = self._links, self._cols
+        for a, i in enumerate(rows.tolist()):
+            link = links.get(ids[i])
+            j = col_of.get(link.radar) if link is not None and link.radar is not None else None
+            if j is not None and (b := at[j]) >= 0 and out[a, b] < INFEASIBLE:
+                out[a, b] -= bonus
+        gated = out < INFEASIBLE / 2
+        rows_in, cols_in = gated.any(1).nonzero()[0], gated.any(0).nonzero()[0]
+        if len(rows_in) and len(cols_in):
+            sub = out.take(rows_in, 0).take(cols_in, 1)
+            sub_rows, sub_cols = rows.take(rows_in).tolist(), cols.take(cols_in).tolist()
+            for a, b in zip(*linear_sum_assignment(sub)):
+                if sub[a, b] < INFEASIBLE / 2:
+                    proposal[ids[sub_rows[a]]] = keys[sub_cols[b]]
+
+    def _in_view(self, radar: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Indices of the radar targets within the camera's horizontal view (with a margin wider
-        than any bearing gate): the rest cannot pair, and a post's radar sees all around."""
+        than any bearing gate): the rest cannot pair, and a post's radar sees all around. With
+        them, the targets' bearings and distances from the camera."""
         if not len(radar):
-            return np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
         if self._sector is None:
             self._sector = _view_sector(self.model)
-        if self._sector is False:
-            return np.arange(len(radar))
-        centre, half = self._sector
-        cx, cy = self.model.camera_en
-        de, dn = radar.east - cx, radar.north - cy
-        off = np.abs(angle_diff(bearing_of(de, dn), centre))
-        return np.flatnonzero((off <= half) | (np.hypot(de, dn) < 10.0))
-
-    def _costs(self, cam_pos: np.ndarray, cam_cov: np.ndarray, cam_vel: np.ndarray, radar: Snapshot) -> np.ndarray:
-        cfg = self.config
-        n, m = len(cam_pos), len(radar)
-        if not n or not m:
-            return np.full((n, m), INFEASIBLE)
-        rpos = np.stack([radar.east, radar.north], 1)
-        d = rpos[None, :, :] - cam_pos[:, None, :]
-        d2 = mahalanobis2(d, cam_cov[:, None] + radar.cov[None, :])
-        # Bearing from the camera: the camera's strong measurement, checked on its own.
         cx, cy = self.model.camera_en if self.model.camera_en is not None else (0.0, 0.0)
-        b_cam = bearing_of(cam_pos[:, 0] - cx, cam_pos[:, 1] - cy)
-        b_rad = bearing_of(rpos[:, 0] - cx, rpos[:, 1] - cy)
-        dist = np.hypot(rpos[:, 0] - cx, rpos[:, 1] - cy)
-        radar_cross = np.sqrt(np.maximum(radar.cov[:, 0, 0] + radar.cov[:, 1, 1], 1e-6) / 2)  # ~1-sigma radius
-        sigma_b = np.sqrt(cfg.bearing_sigma_deg ** 2 + np.degrees(radar_cross / np.maximum(dist, 1.0)) ** 2)
-        db = np.abs(angle_diff(b_cam[:, None], b_rad[None, :]))
-        # Velocity: a walker and a drifting false plot can share a place, rarely a motion.
-        dv2 = ((cam_vel[:, None, :] - radar.velocity[None, :, :]) ** 2).sum(-1) / cfg.velocity_sigma_mps ** 2
-        dv2 = np.where(np.isnan(dv2), 0.0, dv2)  # a track too young for a velocity is judged on position
-        ok = (d2 <= cfg.gate) & (db <= cfg.bearing_gate * sigma_b[None, :]) & (dv2 <= cfg.velocity_gate)
-        return np.where(ok, d2 + (db / sigma_b[None, :]) ** 2 + dv2, INFEASIBLE)
+        de, dn = radar.east - cx, radar.north - cy
+        bearing, dist = bearing_of(de, dn), np.hypot(de, dn)
+        if self._sector is False:
+            return np.arange(len(radar)), bearing, dist
+        centre, half = self._sector
+        cols = ((np.abs(angle_diff(bearing, centre)) <= half) | (dist < 10.0)).nonzero()[0]
+        if len(cols) == len(radar):
+            return cols, bearing, dist
+        return cols, bearing.take(cols), dist.take(cols)
 
     def _update_links(self, ids: list[int], proposal: dict[int, tuple[str, str]], t: float) -> None:
         cfg = self.config
@@ -329,41 +462,61 @@ class Fusion:
                     continue
             if link.radar is not None and t - link.last_support > cfg.keep_s:
                 link.radar = None
-        for tid in [k for k in self._links if k not in ids]:
+        alive = set(ids)
+        for tid in [k for k in self._links if k not in alive]:
             link = self._links[tid]
             if link.radar is None or t - link.last_support > cfg.keep_s:
                 del self._links[tid]  # the camera track is gone (or lost for long)
-        # One radar target links to one camera track: the older link keeps it.
+        # One radar target links to one camera track: the older link keeps it (the first made,
+        # of links made at the same time).
         owner: dict[tuple[str, str], int] = {}
-        for tid, link in sorted(self._links.items(), key=lambda kv: kv[1].since):
-            if link.radar is None:
-                continue
-            if link.radar in owner:
-                link.radar = None
-            else:
-                owner[link.radar] = tid
+        contested: set[tuple[str, str]] = set()
+        for tid, link in self._links.items():
+            if link.radar is not None:
+                if link.radar in owner:
+                    contested.add(link.radar)
+                else:
+                    owner[link.radar] = tid
+        for key in contested:
+            holders = [tid for tid, link in self._links.items() if link.radar == key]
+            keeper = min(holders, key=lambda tid: self._links[tid].since)
+            for tid in holders:
+                if tid != keeper:
+                    self._links[tid].radar = None
 
     def _pair_ais(self, radar: Snapshot, ais: Snapshot) -> dict[tuple[str, str], tuple[str, str]]:
         return pair_ais(radar, ais, self.config)
 
-    def _objects(self, tracks, cam_pos, cam_cov, radar: Snapshot, ais: Snapshot, ais_links) -> FusionResult:
-        by_key = {k: i for i, k in enumerate(radar.key_list())}
-        ais_by_key = dict(zip(ais.key_list(), ais.targets)) if len(ais) else {}
+    def _result(self, tracks, ids, cam_pos, cam_cov, radar: Snapshot, ais: Snapshot, ais_links, t: float) -> FusionResult:
+        """This frame's links, and the settled ones for the next frame; the fused objects are built
+        when first asked for."""
         links: dict[int, tuple[str, str]] = {}
-        pairs: list[tuple[int, int]] = []  # (camera track index, radar index) of the linked
-        alone: list[int] = []
-        for i, tr in enumerate(tracks):
-            link = self._links.get(tr.id)
-            j = by_key.get(link.radar) if link is not None and link.radar is not None else None
-            if j is None:
-                alone.append(i)
+        settled: dict[int, tuple[str, str]] = {}
+        in_view, present = self._cols, None
+        last_global = self._last_global
+        for tid in ids:
+            link = self._links.get(tid)
+            if link is None or link.radar is None:
                 continue
-            links[tr.id] = link.radar
-            pairs.append((i, j))
+            key = link.radar
+            if key not in in_view:
+                if present is None:
+                    present = set(radar.key_list())
+                if key not in present:
+                    continue
+            links[tid] = key
+            if link.candidate is None and link.last_support == t and link.since <= last_global:
+                settled[tid] = key
+        self._settled = settled
         tracks = list(tracks)
 
         def build() -> list[FusedObject]:
             objects: list[FusedObject] = []
+            keys = radar.key_list()
+            by_key = dict(zip(keys, range(len(keys))))
+            pairs = [(i, by_key[links[tid]]) for i, tid in enumerate(ids) if tid in links]
+            alone = [i for i, tid in enumerate(ids) if tid not in links]
+            ais_by_key = dict(zip(ais.key_list(), ais.targets)) if len(ais) else {}
             if pairs:
                 ci, rj = np.array(pairs).T
                 # The radar's position, refined by the camera's (inverse-covariance weighting).

@@ -59,7 +59,7 @@ class FusionBenchResult:
     sentences_per_frame: float
     camera_ms: float  # the camera's loop per frame (decode, detection, tracker) without radar
     fused_ms: float  # the same loop with radar ingest, fusion, fused picture and geo rules
-    fusion_ms: float  # the radar work's own time per frame (CPU time of the loop's thread)
+    fusion_ms: float  # the radar work's own time per frame (wall time on the loop's thread)
     links: float  # mean camera-radar links per frame
     added: float  # fused_ms / camera_ms - 1: what the radar adds to the per-frame time (median of rounds)
     cpu_share: float  # fusion_ms / camera_ms: the radar work as if nothing overlapped it (median)
@@ -78,6 +78,118 @@ def _ttm(target: int, rng_m: float, bearing: float, speed: float, course: float,
     return sentence(body).encode()
 
 
+def bench_config(model: str, width: int, height: int):
+    from edge.config import parse_config
+
+    return parse_config(NODE.format(model=model, w=width, h=height), "fusion bench")
+
+
+class FusionScene:
+    """The bench's scene and the radar work per frame, without the camera's loop: the bench
+    times it inside that loop; a profiler (or a test) can run it on its own.
+
+    `names`: the detector's class names; `first`: the video's first frame (size and picture)."""
+
+    def __init__(self, first, names: list[str], *, model: str = "yolox-nano", camera_tracks: int = 50,
+                 radar_tracks: int = 200, radar_hz: float = 1.0, fps: float = 25.0, frames: int = 780, seed: int = 0):
+        import datetime as dt
+
+        from edge.camera_model import CameraModel
+        from edge.detect.detector import Detections
+        from edge.fused_picture import FusedPicture
+        from edge.fusion import Fusion
+        from edge.radar.picture import RadarPicture
+
+        self.config = config = bench_config(model, first.width, first.height)
+        self.camera = camera = config.cameras[0]
+        self.picture = picture = RadarPicture(config)
+        self.cam_model = cam_model = CameraModel.from_config(camera.geometry, picture.frame)
+        self.fusion = Fusion(camera.id, cam_model, picture.store, camera.fusion)
+        self.fused = FusedPicture(config, picture)
+        self.image = first.image
+        rng = np.random.default_rng(seed)
+
+        # People on the ground the camera sees (20-60 m out, within the view), walking east or west.
+        n_people = camera_tracks
+        people = np.c_[rng.uniform(-12, 12, n_people), rng.uniform(25, 60, n_people)]
+        heading = rng.choice([-1.0, 1.0], n_people)
+        others = np.c_[rng.uniform(-2000, 2000, radar_tracks - n_people), rng.uniform(-2000, 2000, radar_tracks - n_people)]
+        other_vel = rng.normal(0, 3, (radar_tracks - n_people, 2))
+        person = names.index("person") if "person" in names else 0
+        self.t0 = t0 = dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc).timestamp()
+        self.dt_frame = dt_frame = 1.0 / fps
+        next_scan = 0.0
+
+        def scene_at(k: int):
+            t = k * dt_frame
+            p = people + np.c_[heading * 1.5 * t, np.zeros(n_people)]
+            p[:, 0] = (p[:, 0] + 12) % 24 - 12  # keep them in view: they walk back in on the other side
+            return t, p
+
+        def boxes(p: np.ndarray) -> Detections:
+            feet = np.c_[p, np.zeros(len(p))]
+            heads = np.c_[p, np.full(len(p), 1.7)]
+            (pf, _), (ph, _) = cam_model.world_to_pixel(feet), cam_model.world_to_pixel(heads)
+            hgt = pf[:, 1] - ph[:, 1]
+            xyxy = np.c_[pf[:, 0] - hgt / 5, ph[:, 1], pf[:, 0] + hgt / 5, pf[:, 1]].astype(np.float32)
+            return Detections(xyxy, np.full(len(p), 0.8, np.float32), np.full(len(p), person, np.int64), names)
+
+        def scan(t: float, p: np.ndarray) -> list[bytes]:
+            """One radar scan: every target's TTM at time t."""
+            o = others + other_vel * t
+            pts = np.r_[p + rng.normal(0, 3.0, p.shape), o]
+            vel = np.r_[np.c_[heading * 1.5, np.zeros(n_people)], other_vel]
+            tod = (t0 + t) % 86400
+            out = []
+            for i, ((e, n), (ve, vn)) in enumerate(zip(pts, vel)):
+                out.append(_ttm(i + 1, math.hypot(e, n), math.degrees(math.atan2(e, n)), math.hypot(ve, vn),
+                                math.degrees(math.atan2(ve, vn)), tod))
+            return out
+
+        # Sentences and detections for every frame are made up front: only the node's work is timed.
+        self.total = frames
+        self.sentences: list[list[bytes]] = []
+        self.detections: list[Detections] = []
+        pending: list[bytes] = []
+        for k in range(frames):
+            t, p = scene_at(k)
+            while next_scan <= t:
+                pending += scan(next_scan, p)
+                next_scan += 1.0 / radar_hz
+            # A scan's sentences arrive spread over the scan: this frame takes its share of them.
+            share = int(math.ceil(radar_tracks * radar_hz * dt_frame))
+            self.sentences.append(pending[:share])
+            pending = pending[share:]
+            self.detections.append(boxes(p))
+        self.counts: dict[str, list] = {"tracks": [], "targets": [], "links": [], "sentences": []}
+        self._geo_due = 0.0
+
+    def radar_work(self, k: int, tracks) -> float:
+        """Radar ingest, fusion, the fused picture's update and the geo rules (2 Hz) for frame k;
+        returns the seconds it took."""
+        from edge.pipeline import FrameResult
+        from edge.sources import Frame
+
+        t = k * self.dt_frame
+        wall = self.t0 + t
+        start = time.perf_counter()
+        for line in self.sentences[k]:
+            self.picture.ingest("arpa", line, wall)
+        self.picture.store.expire(wall)
+        result = self.fusion.step(tracks, wall)
+        self.fused.update(self.camera.id, FrameResult(Frame(self.image, k, t, "bench"), self.detections[k], tracks, [], [],
+                                                      result, wall), self.cam_model)
+        if t >= self._geo_due:
+            self.fused.evaluate(wall)
+            self._geo_due = t + 0.5
+        spent = time.perf_counter() - start
+        self.counts["tracks"].append(len(tracks))
+        self.counts["targets"].append(len(self.picture.store.targets("radar")))
+        self.counts["links"].append(len(result.links))
+        self.counts["sentences"].append(len(self.sentences[k]))
+        return spent
+
+
 def run_fusion_bench(
     source: str,
     *,
@@ -91,112 +203,22 @@ def run_fusion_bench(
     seed: int = 0,
     on_round: Callable[[int, dict], None] | None = None,
 ) -> FusionBenchResult:
-    import datetime as dt
-
     from edge.bench import _cycle, _take
-    from edge.camera_model import CameraModel
-    from edge.config import parse_config
-    from edge.detect.detector import Detections, Detector
+    from edge.detect.detector import Detector
     from edge.detect.stream import DetectionStream
-    from edge.fused_picture import FusedPicture
-    from edge.fusion import Fusion
-    from edge.pipeline import FrameResult
-    from edge.radar.picture import RadarPicture
-    from edge.sources import Frame, open_source
+    from edge.sources import open_source
     from edge.track import Tracker
 
     first = next(iter(open_source(source)))
-    h, w = first.height, first.width
-    config = parse_config(NODE.format(model=model, w=w, h=h), "fusion bench")
-    camera = config.cameras[0]
-    detector = Detector(camera.detector)
-    picture = RadarPicture(config)
-    cam_model = CameraModel.from_config(camera.geometry, picture.frame)
-    fusion = Fusion(camera.id, cam_model, picture.store, camera.fusion)
-    fused = FusedPicture(config, picture)
-    tracker = Tracker(camera.tracker)
-    rng = np.random.default_rng(seed)
-
-    # People on the ground the camera sees (20-60 m out, within the view), walking east or west.
-    n_people = camera_tracks
-    people = np.c_[rng.uniform(-12, 12, n_people), rng.uniform(25, 60, n_people)]
-    heading = rng.choice([-1.0, 1.0], n_people)
-    others = np.c_[rng.uniform(-2000, 2000, radar_tracks - n_people), rng.uniform(-2000, 2000, radar_tracks - n_people)]
-    other_vel = rng.normal(0, 3, (radar_tracks - n_people, 2))
-    names = detector.names
-    person = names.index("person") if "person" in names else 0
-    t0 = dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc).timestamp()
-    dt_frame = 1.0 / fps
-    state = {"i": 0, "next_scan": 0.0, "cursor": 0}
-
-    def scene_at(k: int):
-        t = k * dt_frame
-        p = people + np.c_[heading * 1.5 * t, np.zeros(n_people)]
-        p[:, 0] = (p[:, 0] + 12) % 24 - 12  # keep them in view: they walk back in on the other side
-        return t, p
-
-    def boxes(p: np.ndarray) -> Detections:
-        feet = np.c_[p, np.zeros(len(p))]
-        heads = np.c_[p, np.full(len(p), 1.7)]
-        (pf, _), (ph, _) = cam_model.world_to_pixel(feet), cam_model.world_to_pixel(heads)
-        hgt = pf[:, 1] - ph[:, 1]
-        xyxy = np.c_[pf[:, 0] - hgt / 5, ph[:, 1], pf[:, 0] + hgt / 5, pf[:, 1]].astype(np.float32)
-        return Detections(xyxy, np.full(len(p), 0.8, np.float32), np.full(len(p), person, np.int64), names)
-
-    def scan(t: float, p: np.ndarray) -> list[bytes]:
-        """One radar scan: every target's TTM at time t."""
-        o = others + other_vel * t
-        pts = np.r_[p + rng.normal(0, 3.0, p.shape), o]
-        vel = np.r_[np.c_[heading * 1.5, np.zeros(n_people)], other_vel]
-        tod = (t0 + t) % 86400
-        out = []
-        for i, ((e, n), (ve, vn)) in enumerate(zip(pts, vel)):
-            out.append(_ttm(i + 1, math.hypot(e, n), math.degrees(math.atan2(e, n)), math.hypot(ve, vn),
-                            math.degrees(math.atan2(ve, vn)), tod))
-        return out
-
-    # Sentences and detections for every frame are made up front: only the node's work is timed.
     total = frames_per_round * (rounds + 1)
-    per_frame_sentences: list[list[bytes]] = []
-    per_frame_dets: list[Detections] = []
-    pending: list[bytes] = []
-    for k in range(total):
-        t, p = scene_at(k)
-        while state["next_scan"] <= t:
-            pending += scan(state["next_scan"], p)
-            state["next_scan"] += 1.0 / radar_hz
-        # A scan's sentences arrive spread over the scan: this frame takes its share of them.
-        share = int(math.ceil(radar_tracks * radar_hz * dt_frame))
-        per_frame_sentences.append(pending[:share])
-        pending = pending[share:]
-        per_frame_dets.append(boxes(p))
-    image = first.image
+    detector = Detector(bench_config(model, first.width, first.height).cameras[0].detector)
+    scene = FusionScene(first, detector.names, model=model, camera_tracks=camera_tracks, radar_tracks=radar_tracks,
+                        radar_hz=radar_hz, fps=fps, frames=total, seed=seed)
+    camera = scene.camera
     cycle = _cycle(source)
-    counts = {"tracks": [], "targets": [], "links": [], "sentences": []}
-    geo_due = {"t": 0.0}
+    counts = scene.counts
     camera_only = {"i": 0, "tracker": Tracker(camera.tracker)}
-    fused_state = {"i": 0, "tracker": tracker}
-
-    def radar_work(k: int, tracks) -> float:
-        """Radar ingest, fusion, the fused picture's update and the geo rules (2 Hz) for frame k."""
-        t = k * dt_frame
-        wall = t0 + t
-        start = time.perf_counter()
-        for line in per_frame_sentences[k]:
-            picture.ingest("arpa", line, wall)
-        picture.store.expire(wall)
-        result = fusion.step(tracks, wall)
-        fused.update(camera.id, FrameResult(Frame(image, k, t, "bench"), per_frame_dets[k], tracks, [], [], result,
-                                            wall), cam_model)
-        if t >= geo_due["t"]:
-            fused.evaluate(wall)
-            geo_due["t"] = t + 0.5
-        spent = time.perf_counter() - start
-        counts["tracks"].append(len(tracks))
-        counts["targets"].append(len(picture.store.targets("radar")))
-        counts["links"].append(len(result.links))
-        counts["sentences"].append(len(per_frame_sentences[k]))
-        return spent
+    fused_state = {"i": 0, "tracker": Tracker(camera.tracker)}
 
     def pipeline(state: dict, with_radar: bool) -> tuple[float, float]:
         """The camera's loop on the real video (decode, inference, tracker on the scene's people),
@@ -207,9 +229,9 @@ def run_fusion_bench(
         for _frame, _detections in stream:
             k = state["i"] % total
             state["i"] += 1
-            tracks = state["tracker"].update(per_frame_dets[k], k * dt_frame)
+            tracks = state["tracker"].update(scene.detections[k], k * scene.dt_frame)
             if with_radar:
-                spent += radar_work(k, tracks)
+                spent += scene.radar_work(k, tracks)
             n += 1
         return (time.perf_counter() - started) / n * 1000, spent / n * 1000
 
