@@ -91,6 +91,9 @@ class FusedObject:
         return "vessel" if self.ais is not None else "unknown"
 
 
+_SUM_COLUMNS = np.arange(7)
+
+
 class _GroundVelocities:
     """Every camera track's least-squares line (east, north against time) over a sliding window,
     for all tracks at once: per-track running sums in arrays (a row per track), each frame's
@@ -144,11 +147,14 @@ class _GroundVelocities:
         contrib[:, 2] = tt * tt
         contrib[:, 3:5] = p
         np.multiply(p, tt[:, None], out=contrib[:, 5:7])
-        self.sums[r] += contrib
-        self.frames.append((t, r, contrib))
+        # By flat index: take() and put() cost a fraction of an indexed += on this numpy.
+        flat, sums = (r[:, None] * self.SUMS + _SUM_COLUMNS).ravel(), self.sums.reshape(-1)
+        contrib = contrib.reshape(-1)
+        sums.put(flat, sums.take(flat) + contrib)
+        self.frames.append((t, flat, contrib))
         while self.frames and self.frames[0][0] < t - self.window:
-            _, old_rows, old = self.frames.popleft()
-            self.sums[old_rows] -= old
+            _, old_flat, old = self.frames.popleft()
+            sums.put(old_flat, sums.take(old_flat) - old)
         n, st, stt, se, sn, ste, stn = self.sums.take(rows, 0).T
         with np.errstate(divide="ignore", invalid="ignore"):
             var = stt - st * st / n
@@ -409,7 +415,7 @@ class Fusion:
             if j is not None and (b := at[j]) >= 0 and out[a, b] < INFEASIBLE:
                 out[a, b] -= bonus
         gated = out < INFEASIBLE / 2
-        rows_in, cols_in = gated.any(1).nonzero()[0], gated.any(0).nonzero()[0]
+        rows_in, cols_in = np.logical_or.reduce(gated, 1).nonzero()[0], np.logical_or.reduce(gated, 0).nonzero()[0]
         if len(rows_in) and len(cols_in):
             sub = out.take(rows_in, 0).take(cols_in, 1)
             sub_rows, sub_cols = rows.take(rows_in).tolist(), cols.take(cols_in).tolist()
@@ -469,20 +475,22 @@ class Fusion:
                 del self._links[tid]  # the camera track is gone (or lost for long)
         # One radar target links to one camera track: the older link keeps it (the first made,
         # of links made at the same time).
-        owner: dict[tuple[str, str], int] = {}
-        contested: set[tuple[str, str]] = set()
+        holders: dict[tuple[str, str], list[int]] = {}
+        contested = False
         for tid, link in self._links.items():
             if link.radar is not None:
-                if link.radar in owner:
-                    contested.add(link.radar)
+                if link.radar in holders:
+                    holders[link.radar].append(tid)
+                    contested = True
                 else:
-                    owner[link.radar] = tid
-        for key in contested:
-            holders = [tid for tid, link in self._links.items() if link.radar == key]
-            keeper = min(holders, key=lambda tid: self._links[tid].since)
-            for tid in holders:
-                if tid != keeper:
-                    self._links[tid].radar = None
+                    holders[link.radar] = [tid]
+        if contested:
+            for tids in holders.values():
+                if len(tids) > 1:
+                    keeper = min(tids, key=lambda tid: self._links[tid].since)
+                    for tid in tids:
+                        if tid != keeper:
+                            self._links[tid].radar = None
 
     def _pair_ais(self, radar: Snapshot, ais: Snapshot) -> dict[tuple[str, str], tuple[str, str]]:
         return pair_ais(radar, ais, self.config)

@@ -184,7 +184,7 @@ class FusionScene:
             self._geo_due = t + 0.5
         spent = time.perf_counter() - start
         self.counts["tracks"].append(len(tracks))
-        self.counts["targets"].append(len(self.picture.store.targets("radar")))
+        self.counts["targets"].append(len(result.radar) if result.radar is not None else 0)  # live radar targets
         self.counts["links"].append(len(result.links))
         self.counts["sentences"].append(len(self.sentences[k]))
         return spent
