@@ -49,6 +49,8 @@ def register_eval(esub: argparse._SubParsersAction) -> None:
     g.add_argument("--snr-db", type=float, default=20.0, help="tracks: target SNR over noise + clutter, dB")
     g.add_argument("--swerling", type=int, choices=[0, 1], default=1, help="tracks: target fluctuation")
     g.add_argument("--start", type=float, default=0.0, help="tracks: seconds into the log to start at")
+    g.add_argument("--preroll", type=float, default=60.0, help="tracks: seconds the radar runs before that, "
+                                                              "with no target (its clutter map learns the coast)")
     g.add_argument("--duration", type=float, help="tracks: seconds to simulate (default: to the log's end)")
     g.add_argument("--sweeps", type=positive_int, default=60, help="pd: scans to simulate")
     g.add_argument("--range-cells", type=positive_int, help="range cells (default 256 tracks, 512 pd)")
@@ -92,7 +94,8 @@ def run_scenario(args: argparse.Namespace) -> int:
         raise DatasetError(f"{log}: no such ARPA log")
     try:
         sc = Scenario(kind=args.kind, seed=args.seed, clutter=args.clutter, k_shape=args.k_shape, cnr_db=args.cnr_db,
-                      snr_db=args.snr_db, swerling=args.swerling, start_s=args.start, duration_s=args.duration,
+                      snr_db=args.snr_db, swerling=args.swerling, start_s=args.start, preroll_s=args.preroll,
+                      duration_s=args.duration,
                       sweeps=args.sweeps, azimuths=args.azimuths,
                       range_cells=args.range_cells or (512 if args.kind == "pd" else 256),
                       fixed_returns=not args.no_fixed_returns)
@@ -119,17 +122,20 @@ def run_eval(args: argparse.Namespace) -> int:
           f"rotation {sc['rotation_s']:g} s, beamwidth {sc['beamwidth_deg']:g} deg, cell {r.cell_m:g} m")
     print(f"theory: {r.theory}")
     if r.pd:
-        print(f"{'swerling':>8} {'SNR dB':>6} {'trials':>6} {'Pd measured':>11} {'Pd theory':>9} {'diff':>7}")
+        print(f"{'swerling':>8} {'SNR dB':>6} {'trials':>6} {'Pd measured':>11} {'Pd theory':>9} {'diff':>7} "
+              f"{'1 sigma':>7}")
         for row in r.pd:
             print(f"{row['swerling']:>8} {row['snr_db']:>6.1f} {row['trials']:>6} {row['measured']:>11.3f} "
-                  f"{row['theory']:>9.3f} {row['difference']:>+7.3f}")
-        worst = max(abs(row["difference"]) for row in r.pd)
-        print(f"largest |measured - theory|: {worst:.3f}")
+                  f"{row['theory']:>9.3f} {row['difference']:>+7.3f} {row['sigma']:>7.3f}")
+        worst = max(r.pd, key=lambda row: abs(row["difference"]))
+        print(f"largest |measured - theory|: {abs(worst['difference']):.3f} "
+              f"({abs(worst['difference']) / max(worst['sigma'], 1e-12):.1f} sigma of its trials)")
     print(f"false alarms per cell: {r.pfa_measured:.2e} measured ({r.false_alarms} in {r.pfa_cells:,} noise-only "
           f"cells), {r.pfa_configured:.0e} configured")
     if r.truth_tracks:
         rms = f"{r.position_rms_m:.1f} m" if r.position_rms_m is not None else "-"
-        print(f"truth tracks confirmed: {r.confirmed} of {r.truth_tracks}; position RMS {rms} "
+        print(f"targets tracked: {len(r.targets_confirmed)} of {len(r.targets)} ({', '.join(r.targets)}); "
+              f"truth tracks confirmed: {r.confirmed} of {r.truth_tracks}; position RMS {rms} "
               f"({(r.position_rms_m or 0) / r.cell_m:.2f} range cells)")
         for t in r.per_track:
             print(f"  {t['id']}: {'confirmed' if t['confirmed'] else 'MISSED'}, {t['reports']} reports "
@@ -137,6 +143,9 @@ def run_eval(args: argparse.Namespace) -> int:
     if sc["kind"] == "tracks":
         print(f"false tracks: {r.false_tracks} in {r.hours:.2f} simulated hours ({r.false_tracks_per_hour:.2f} per hour); "
               f"{r.tracks_confirmed} confirmed tracks in all")
+        for f in r.false_track_list:
+            print(f"  false track {f['track']}: {f['start_s']:.0f} s in, {f['reports']} reports over "
+                  f"{f['duration_s']:.0f} s at {f['range_m']:.0f} m, bearing {f['bearing_deg']:.0f} deg")
     if args.json:
         print(json.dumps(r.as_dict()))
     return 0

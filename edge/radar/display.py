@@ -6,6 +6,13 @@ screen is north-up or heading-up (then the heading of the screen's top). One fra
 rotation (`scan_s`) is resampled into a polar sweep (azimuth bins x range cells, true bearings)
 and goes on exactly like CAT240 video: plot extraction, tracking, reports.
 
+A display is not the radar's video: its brightness is the power through the display's own gain
+curve (often in dB), so CA-CFAR's false-alarm rate does not hold on it. Configure a permissive
+`cfar.pfa` (0.05) and the brightness a blip has at least (`cfar.min_amplitude`, e.g. 100 of 255);
+the clutter map learns the screen's fixed furniture (range rings, the heading marker) with the
+coast. A picture also loses the antenna's timing: a plot is dated by its frame, so a moving
+target's track lags by up to one rotation of its motion (tests/test_radar_video_display.py).
+
     >>> s = DisplaySettings(centre_px=(100, 100), radius_px=80, range_m=1600, azimuths=360, range_cells=80)
     >>> img = np.zeros((200, 200, 3), np.uint8); img[58:62, 138:142] = (0, 255, 0)   # NE of the centre
     >>> sweep = DisplayMapper(s).sweep(img, time=0.0)

@@ -20,9 +20,18 @@ from edge.radar.config import RadarFeedConfig
 from edge.radar.feeds import make_decoder, open_feed
 from edge.radar.reports import TargetReport
 from edge.radar.store import SensorAccuracy, TrackStore
+from edge.sources import STREAM_SCHEMES
 
 log = logging.getLogger(__name__)
 EXPIRE_EVERY_S = 1.0
+
+
+def is_recording(feed: RadarFeedConfig) -> bool:
+    """A feed read from a recording (a file; a display's video file or image folder), not a live one."""
+    if feed.transport == "frames":
+        source = str(feed.source or "")
+        return not (source.isdigit() or source.lower().startswith(STREAM_SCHEMES))
+    return feed.transport == "file"
 
 
 def sensor_accuracy(feed: RadarFeedConfig, frame: LocalFrame) -> SensorAccuracy:
@@ -82,7 +91,7 @@ class RadarPicture:
             shift = None
             for message, received in source:
                 if shift is None:
-                    shift = time.time() - received if self.live and feed.transport == "file" else 0.0
+                    shift = time.time() - received if self.live and is_recording(feed) else 0.0
                 self.ingest(feed.id, message, received, shift)
         except Exception:  # a feed must never take the node down: say so, the others go on
             log.exception("radar feed %s stopped", feed.id)
@@ -102,7 +111,7 @@ class RadarPicture:
         """Decode every file feed now (its own message times), for `advance_to`."""
         reports: list[TargetReport] = []
         for feed in self.feeds.values():
-            if feed.transport != "file":
+            if not is_recording(feed):
                 log.warning("radar feed %s is %s, not a recording: replay leaves it out", feed.id, feed.transport)
                 continue
             decoder = self.decoders[feed.id]

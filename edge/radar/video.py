@@ -50,6 +50,9 @@ class PlotExtractor(Protocol):
 
     def extract(self, sweep: Sweep) -> list[Plot]: ...
 
+    def tracked(self, sweep: Sweep, tracks: list) -> None:
+        """The tracker's tracks after this sweep (the CFAR path's clutter map holds their cells)."""
+
 
 class CfarExtractor:
     """CFAR on the polar video, the static clutter map, then clustering into plots."""
@@ -64,6 +67,7 @@ class CfarExtractor:
         self.clutter = ClutterMap(weight=m.weight, ratio=m.ratio, learn_scans=m.learn_scans) if m.enabled else None
         self.plot_settings = settings.plots
         self.detections: np.ndarray | None = None  # the latest sweep's CFAR mask, before the clutter map
+        self.hold: list[tuple[int, int, int, int]] = []  # confirmed tracks' cells: the clutter map keeps off them
 
     def extract(self, sweep: Sweep) -> list[Plot]:
         mask = self.cfar.detect(sweep.power)
@@ -71,8 +75,13 @@ class CfarExtractor:
             mask[~sweep.filled] = False  # bins no radial filled are no measurement
         self.detections = mask
         if self.clutter is not None:
-            mask = self.clutter.apply(sweep.power, mask)
+            mask = self.clutter.apply(sweep.power, mask, hold=self.hold)
         return extract_plots(sweep, mask, min_cells=self.plot_settings.min_cells, max_cells=self.plot_settings.max_cells)
+
+    def tracked(self, sweep: Sweep, tracks: list) -> None:
+        """Hold the cells around every confirmed track for the next sweep's clutter map learning: a
+        vessel that stops is a target, not clutter (the track-aided map; see edge.radar.clutter)."""
+        self.hold = track_regions(sweep, [t for t in tracks if t.confirmed])
 
 
 class OnnxExtractor:
@@ -87,6 +96,9 @@ class OnnxExtractor:
         self.detector = detector or Detector(s.model)
         self.renderer = PpiRenderer(s.size_px, s.range_m)
         self.classes = set(s.classes)
+
+    def tracked(self, sweep: Sweep, tracks: list) -> None:
+        pass  # a picture model keeps no map of the scene
 
     def extract(self, sweep: Sweep) -> list[Plot]:
         img = cv2.cvtColor(self.renderer.render(sweep), cv2.COLOR_GRAY2BGR)
@@ -110,6 +122,28 @@ class OnnxExtractor:
                               amplitude=float(det.scores[i]), power=float(det.scores[i]), cells=1,
                               score=float(det.scores[i])))
         return plots
+
+
+def track_regions(sweep: Sweep, tracks: list, margin_cells: int = 2) -> list[tuple[int, int, int, int]]:
+    """(a0, a1, k0, k1) azimuth rows and range cells (inclusive; rows may run past either end, wrapping)
+    around each track: its latest plot's extent, two position sigmas and `margin_cells` more."""
+    out = []
+    n_az = sweep.azimuths
+    bin_deg = 360.0 / n_az
+    for t in tracks:
+        east, north = float(t.x[0]), float(t.x[1])
+        rng = math.hypot(east, north)
+        az = (math.degrees(math.atan2(east, north)) - sweep.heading_deg) % 360.0
+        p = t.last_plot
+        sigma = 2.0 * t.position_sigma_m
+        half_r = (p.range_extent_m / 2 if p else 0.0) + sigma + margin_cells * sweep.cell_m
+        half_a = (p.azimuth_extent_deg / 2 if p else 0.0) + math.degrees(sigma / max(rng, 1.0)) + margin_cells * bin_deg
+        half_a = min(half_a, 90.0)
+        k = rng / sweep.cell_m - sweep.first_cell
+        a = az / bin_deg - 0.5
+        out.append((int(math.floor(a - half_a / bin_deg)), int(math.ceil(a + half_a / bin_deg)),
+                    int(math.floor(k - half_r / sweep.cell_m)), int(math.ceil(k + half_r / sweep.cell_m))))
+    return out
 
 
 def make_extractor(settings: RadarVideoSettings) -> PlotExtractor:
@@ -233,6 +267,7 @@ class RadarVideoDecoder:
         self.sweeps += 1
         self.plots += len(plots)
         updated = self.tracker.update(plots, sweep.time)
+        self.extractor.tracked(sweep, self.tracker.tracks)
         if self.on_sweep is not None:
             self.on_sweep(sweep, plots)
         reports = self._reports(updated)
