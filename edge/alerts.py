@@ -211,14 +211,20 @@ class AlertBuilder:
 
 
 def geo_alert(config: NodeConfig, event, evidence: np.ndarray, frame, *, camera: str | None = None,
-              box=None, frame_index: int | None = None, media_time: float | None = None) -> AlertRecord:
+              box=None, frame_index: int | None = None, media_time: float | None = None,
+              media_offset: float = 0.0) -> AlertRecord:
     """An alert of a rule on the fused picture (edge.geo_rules). `evidence` is the picture that
-    shows it: the confirming camera's frame with the object boxed, or the post's plan view."""
+    shows it: the confirming camera's frame with the object boxed, or the post's plan view.
+    `media_offset` turns the camera's frame times (a recording's seconds from its start; a live
+    camera's are epoch already, offset 0) into epoch seconds, the radar's and the rules' clock."""
     obj = event.obj
     when = dt.datetime.fromtimestamp(event.time, dt.timezone.utc)
     started = dt.datetime.fromtimestamp(event.started, dt.timezone.utc)
     tracks = [obj.camera_track] if obj.camera_track is not None else []
-    first = min([tr.first_seen for tr in tracks] or [obj.radar.first_seen if obj.radar else event.time])
+    seen = [tr.first_seen + media_offset for tr in tracks]
+    if obj.radar is not None:
+        seen.append(obj.radar.first_seen)
+    first = min(seen + [event.started, event.time])
     source = camera or obj.camera or (obj.radar.source if obj.radar is not None else "radar")
     jpeg, w, h = encode_snapshot(evidence, config.alerts.snapshot)
     ident = "|".join(str(x) for x in (obj.radar.key if obj.radar else (obj.camera, obj.camera_track.id)))

@@ -111,8 +111,9 @@ class FusedPicture:
             speed = f" {obj.speed_mps:.1f} m/s" if obj.speed_mps is not None else ""
             draw_label(img, f"{obj.class_name}{radar}{speed}", x1, y1, HIGHLIGHT, 0.6)
             draw_label(img, f"{event.rule.id} ({event.rule_type})", 4, img.shape[0] - 4, HIGHLIGHT, 0.6)
+            offset = view.time - view.media_time if view.media_time is not None else 0.0
             return geo_alert(self.config, event, img, self.picture.frame, camera=obj.camera, box=obj.camera_track.box,
-                             frame_index=view.frame_index, media_time=view.media_time)
+                             frame_index=view.frame_index, media_time=view.media_time, media_offset=offset)
         plan = self.render_plan(t, objects, highlight=object_key(obj), title=f"{event.rule.id} ({event.rule_type})")
         return geo_alert(self.config, event, plan, self.picture.frame)
 

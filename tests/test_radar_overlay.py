@@ -4,6 +4,7 @@ radar figures in its heartbeat and its live MJPEG server."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import socket
@@ -55,6 +56,11 @@ def test_replay_with_radar_raises_camera_confirmed_alerts_with_both_sensors(pets
         assert 11 <= int(a["radar"]["target"]) <= 17
         assert a["position"]["sigma_m"] < 1.0
         assert a["snapshot"]["bytes"] > 0 and a["bbox"] is not None
+        # on the scenario's clock (from 2026-01-01 12:00 UTC, 107 frames at 7 fps): the camera
+        # track's first sighting, not its seconds since the recording began
+        first, started, when = (dt.datetime.fromisoformat(a[k]) for k in ("first_seen", "started", "time"))
+        assert dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc) <= first <= started <= when
+        assert when - first < dt.timedelta(seconds=16)
     # Camera rules gain the fused position and radar evidence too.
     camera = [a for a in alerts if a["rule_type"] == "intrusion"]
     assert camera and all(a["position"] is not None for a in camera)
