@@ -3,9 +3,9 @@ takes for `video.detector: onnx`, made small.
 
 No radar-picture model is published and none may be downloaded, so this trains one: a data set of
 rendered PPIs with labelled blips from the generator (edge.evaluation.radar_video.picture_dataset),
-a YOLO detector with a tiny backbone (three strided convolutions and one C2f block; the three
-Detect levels of every Ultralytics model, so the exported [1, 5, N] output is the layout the
-detector reads), trained from scratch on 128-pixel tiles (240 steps, AdamW, no warm-up: a blip is
+a YOLO detector with a tiny backbone (five strided convolutions and one C2f block) and the three
+Detect levels of every Ultralytics model (so the exported [1, 5, N] output is the layout the
+detector reads on its own), trained from scratch on 128-pixel tiles (240 steps, AdamW, no warm-up: a blip is
 a simple thing to find) and exported to ONNX at the picture's full 512 pixels. Seeded and
 deterministic on one machine; never committed.
 """
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 TINY_YAML = """
-# a tiny YOLO for blips on a radar picture: ~0.1 M parameters
+# a tiny YOLO for blips on a radar picture: 0.28 M parameters
 nc: 1
 backbone:
   - [-1, 1, Conv, [16, 3, 2]]   # 0 P1/2
