@@ -208,27 +208,35 @@ def parse_datagram(data: bytes, *, cat010_edition: str = "1.1") -> ParsedDatagra
     return out
 
 
+def split_record(data: bytes, pos: int, end: int, uap: tuple[Item | None, ...], error=AsterixError,
+                 items: str = "the category's items") -> tuple[dict[str, bytes], int]:
+    """One record's FSPEC and items from `pos`: (item id -> its bytes, where the next record starts).
+    Every category frames its records this way; `error` and `items` name the category in refusals."""
+    fspec_len = _length(data, pos, end, variable("FSPEC"))
+    frns = _set_bits(data[pos : pos + fspec_len])
+    if not frns:
+        raise error("empty FSPEC")
+    pos += fspec_len
+    raw: dict[str, bytes] = {}
+    for frn in frns:
+        if frn >= len(uap):
+            raise error(f"FSPEC longer than {items}")
+        item = uap[frn]
+        if item is None:
+            raise error(f"undefined item FRN {frn + 1}")
+        n = _length(data, pos, end, item)
+        raw[item.id] = data[pos : pos + n]
+        pos += n
+    return raw, pos
+
+
 def _parse_records(data: bytes, pos: int, end: int, cat: int, uap: tuple[Item | None, ...], decoders: dict,
                    edition: str) -> list[AsterixRecord]:
     records = []
     if pos == end:
         raise AsterixError("block without records")
     while pos < end:
-        fspec_len = _length(data, pos, end, variable("FSPEC"))
-        frns = _set_bits(data[pos : pos + fspec_len])
-        if not frns:
-            raise AsterixError("empty FSPEC")
-        pos += fspec_len
-        raw: dict[str, bytes] = {}
-        for frn in frns:
-            if frn >= len(uap):
-                raise AsterixError("FSPEC longer than the category's items")
-            item = uap[frn]
-            if item is None:
-                raise AsterixError(f"undefined item FRN {frn + 1}")
-            n = _length(data, pos, end, item)
-            raw[item.id] = data[pos : pos + n]
-            pos += n
+        raw, pos = split_record(data, pos, end, uap)
         record = AsterixRecord(cat, raw)
         for item_id, value in raw.items():
             decode = decoders.get(item_id)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.radar.asterix import AsterixError, _length, _set_bits, explicit, fixed, repetitive, variable
+from edge.radar.asterix import AsterixError, explicit, fixed, repetitive, split_record
 
 CATEGORY = 240
 LIGHT_SPEED = 299_792_458.0
@@ -115,19 +115,7 @@ def _decode_block(data: bytes) -> list[VideoSummary | VideoRadial]:
     out: list[VideoSummary | VideoRadial] = []
     pos, end = 3, length
     while pos < end:
-        fspec_len = _length(data, pos, end, variable("FSPEC"))
-        frns = _set_bits(data[pos:pos + fspec_len])
-        if not frns:
-            raise Cat240Error("empty FSPEC")
-        pos += fspec_len
-        raw: dict[str, bytes] = {}
-        for frn in frns:
-            if frn >= len(UAP):
-                raise Cat240Error("FSPEC longer than CAT240's items")
-            item = UAP[frn]
-            n = _length(data, pos, end, item)
-            raw[item.id] = data[pos:pos + n]
-            pos += n
+        raw, pos = split_record(data, pos, end, UAP, Cat240Error, "CAT240's items")
         out.append(_message(raw))
     return out
 
