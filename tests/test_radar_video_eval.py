@@ -141,3 +141,15 @@ geo_rules:
     radar = img[:, 768:]
     green = (radar[:, :, 1] > 180) & (radar[:, :, 0] < 120) & (radar[:, :, 2] < 120)
     assert green.sum() > 30  # confirmed tracks drawn on the radar picture
+
+
+def test_bench_video_command_measures_ingest_and_extraction_side_by_side():
+    """The benchmark's own plumbing on small sweeps: its 200 blips become plots, and both the
+    ingest (CAT240 datagrams decoded and assembled) and the extraction are measured."""
+    r = run_cli("radar", "bench-video", "--azimuths", "512", "--cells", "512", "--rounds", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.splitlines()[-1])
+    assert 150 <= got["plots_per_sweep"] <= 200  # 200 blips, a few merged or at a sweep's edge
+    assert got["ingest_s"] > 0 and got["extract_s"] > 0
+    assert got["realtime_factor"] == pytest.approx(2.5 / got["extract_s"], rel=1e-3)
+    assert "ingest (512 CAT240 datagrams decoded, sweep assembled)" in r.stdout
