@@ -154,6 +154,39 @@ def test_tcp_reconnects_after_the_server_drops_and_comes_back():
     assert feed.stats.last_error  # why it reconnected (refused / closed by the sender)
 
 
+def test_serial_feed_reads_sentences_from_a_terminal_device():
+    """A serial radar through a pseudo-terminal (the kernel's tty layer, as a USB-serial port
+    would be): lines split across writes are joined; a missing device is retried, not fatal."""
+    import tty
+
+    controller, device = os.openpty()
+    tty.setraw(device)
+    cfg = RadarFeedConfig(id="s", format="nmea", transport="serial", device=os.ttyname(device), baudrate=4800,
+                          reconnect_min_s=0.1, reconnect_max_s=0.4)
+    feed = open_feed(cfg, threading.Event())
+
+    def talk():
+        time.sleep(0.3)
+        os.write(controller, TTM + b"\r\n" + TLL[:20])
+        time.sleep(0.1)
+        os.write(controller, TLL[20:] + b"\r\n")
+
+    threading.Thread(target=talk, daemon=True).start()
+    got = [m for m, _ in collect(feed, 2, timeout=10)]
+    assert got == [TTM, TLL] and feed.stats.state == "connected"
+    os.close(controller)
+    os.close(device)
+
+    gone = open_feed(cfg.model_copy(update={"device": "/dev/zastava-no-such-port"}), stop := threading.Event())
+    waiter = threading.Thread(target=lambda: list(gone), daemon=True)
+    waiter.start()
+    time.sleep(0.5)
+    assert gone.stats.state == "reconnecting" and gone.stats.last_error.startswith("open: ")
+    stop.set()
+    waiter.join(3)
+    assert not waiter.is_alive() and gone.stats.state == "closed"
+
+
 def test_asterix_over_tcp_is_cut_into_blocks_and_a_broken_stream_reconnects():
     block = bytes.fromhex("300030fdf70219c9356d4da0c5aff1e0020005283c660c10c236d4182001c0780031bc0000400deb07b9582e410020f5")
     server = FlakyServer([[block[:10], block[10:] + block[:5], block[5:]], [b"\x30\x00\x01garbage"], [block]], away_s=0.3)

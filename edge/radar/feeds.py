@@ -249,31 +249,45 @@ def _backoff(cfg: RadarFeedConfig) -> Iterator[float]:
         wait = min(wait * 2.0, cfg.reconnect_max_s)
 
 
-def _tcp(cfg: RadarFeedConfig, stop: threading.Event, stats: FeedStats, clock) -> Iterator[tuple[bytes, float]]:
+def _reconnecting(cfg: RadarFeedConfig, stop: threading.Event, stats: FeedStats, clock,
+                  connect) -> Iterator[tuple[bytes, float]]:
+    """A link's messages across reconnects: `connect()` returns (read, close) or raises OSError
+    (the reason goes to `last_error`); retried with capped backoff, reset by a link that worked."""
     waits = _backoff(cfg)
     connected_before = False
     while not stop.is_set():
         try:
-            sock = socket.create_connection((cfg.host, cfg.port), timeout=3.0)
+            read, close = connect()
         except OSError as e:
-            stats.state, stats.last_error = "reconnecting", f"connect: {e.strerror or e}"
+            stats.state, stats.last_error = "reconnecting", str(e)
             stop.wait(next(waits))
             continue
         if connected_before:
             stats.reconnects += 1
         connected_before = True
         stats.state = "connected"
-        log.info("radar feed %s: connected to %s:%s", cfg.id, cfg.host, cfg.port)
         waits = _backoff(cfg)  # a connection that worked resets the backoff
-        sock.settimeout(POLL_S)
         try:
-            yield from _stream(cfg, stop, stats, clock, lambda: _recv(sock))
+            yield from _stream(cfg, stop, stats, clock, read)
         finally:
-            sock.close()
+            close()
         if not stop.is_set():
             stats.state = "reconnecting"
             stop.wait(next(waits))
     stats.state = "closed"
+
+
+def _tcp(cfg: RadarFeedConfig, stop: threading.Event, stats: FeedStats, clock) -> Iterator[tuple[bytes, float]]:
+    def connect():
+        try:
+            sock = socket.create_connection((cfg.host, cfg.port), timeout=3.0)
+        except OSError as e:
+            raise OSError(f"connect: {e.strerror or e}") from e
+        log.info("radar feed %s: connected to %s:%s", cfg.id, cfg.host, cfg.port)
+        sock.settimeout(POLL_S)
+        return (lambda: _recv(sock)), sock.close
+
+    return _reconnecting(cfg, stop, stats, clock, connect)
 
 
 def _recv(sock: socket.socket) -> bytes | None:
@@ -287,39 +301,28 @@ def _recv(sock: socket.socket) -> bytes | None:
 def _serial(cfg: RadarFeedConfig, stop: threading.Event, stats: FeedStats, clock) -> Iterator[tuple[bytes, float]]:
     import serial  # pyserial: only serial feeds need it
 
-    waits = _backoff(cfg)
-    opened_before = False
-    while not stop.is_set():
+    def connect():
         try:
             port = serial.Serial(cfg.device, cfg.baudrate, timeout=POLL_S)
         except (serial.SerialException, OSError, ValueError) as e:
-            stats.state, stats.last_error = "reconnecting", f"open: {e}"
-            stop.wait(next(waits))
-            continue
-        if opened_before:
-            stats.reconnects += 1
-        opened_before = True
-        stats.state = "connected"
-        waits = _backoff(cfg)
+            raise OSError(f"open: {e}") from e
 
-        def read(port=port) -> bytes | None:
+        def read() -> bytes | None:
             try:
                 data = port.read(max(1, min(port.in_waiting, 65536)))
             except (serial.SerialException, OSError, TypeError) as e:  # unplugged: a reconnect
                 raise ConnectionError(str(e)) from e
             return data or None
 
-        try:
-            yield from _stream(cfg, stop, stats, clock, read)
-        finally:
+        def close() -> None:
             try:
                 port.close()
             except Exception:  # noqa: BLE001 - closing a port that vanished
                 pass
-        if not stop.is_set():
-            stats.state = "reconnecting"
-            stop.wait(next(waits))
-    stats.state = "closed"
+
+        return read, close
+
+    return _reconnecting(cfg, stop, stats, clock, connect)
 
 
 def _stream(cfg: RadarFeedConfig, stop: threading.Event, stats: FeedStats, clock, read) -> Iterator[tuple[bytes, float]]:
