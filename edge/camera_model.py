@@ -28,6 +28,7 @@ from typing import Annotated
 
 import cv2
 import numpy as np
+from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.geo import LocalFrame, bearing_of
@@ -330,6 +331,40 @@ class GroundFix:
         return np.isfinite(self.east_north).all(axis=1)
 
 
+@njit(cache=True, nogil=True)
+def _projective_fix(px: np.ndarray, h: np.ndarray, sigma: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ground positions and covariances of pixels under a projective map h (pixel -> ground),
+    compiled: a fusion places every camera track on the ground every frame, and in numpy this
+    is twenty calls on arrays of a few dozen points. J in closed form, (H[:2, :2] W - (X, Y)
+    H[2, :2]) / W^2; NaN off the ground; inf where a step of `step` pixels reaches the horizon
+    (as probing the map would find)."""
+    n = len(px)
+    en = np.empty((n, 2))
+    cov = np.empty((n, 2, 2))
+    edge = step * max(abs(h[2, 0]), abs(h[2, 1]))
+    s2 = sigma * sigma
+    for i in range(n):
+        u, v = px[i, 0], px[i, 1]
+        x = h[0, 0] * u + h[0, 1] * v + h[0, 2]
+        y = h[1, 0] * u + h[1, 1] * v + h[1, 2]
+        w = h[2, 0] * u + h[2, 1] * v + h[2, 2]
+        if not w > 0:
+            en[i, 0] = en[i, 1] = np.nan
+            cov[i, :, :] = np.nan
+            continue
+        en[i, 0], en[i, 1] = x / w, y / w
+        if w - edge <= 0:
+            cov[i, :, :] = np.inf
+            continue
+        w2 = w * w
+        j00, j01 = (h[0, 0] * w - x * h[2, 0]) / w2, (h[0, 1] * w - x * h[2, 1]) / w2
+        j10, j11 = (h[1, 0] * w - y * h[2, 0]) / w2, (h[1, 1] * w - y * h[2, 1]) / w2
+        cov[i, 0, 0] = s2 * (j00 * j00 + j01 * j01)
+        cov[i, 0, 1] = cov[i, 1, 0] = s2 * (j00 * j10 + j01 * j11)
+        cov[i, 1, 1] = s2 * (j10 * j10 + j11 * j11)
+    return en, cov
+
+
 def _as_points(a, dims: int) -> np.ndarray:
     return np.asarray(a, dtype=np.float64).reshape(-1, dims)
 
@@ -398,19 +433,7 @@ class CameraModel(ABC):
         step = self._STEP
         h = self._plane_homography(ground_height)
         if h is not None:
-            # A projective map: J in closed form, (H[:2, :2] W - (X, Y) H[2, :2]) / W^2.
-            g = px @ h[:, :2].T + h[:, 2]
-            w = g[:, 2]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                en = g[:, :2] / w[:, None]
-                jac = (h[None, :2, :2] * w[:, None, None] - g[:, :2, None] * h[None, 2, :2]) / (w * w)[:, None, None]
-            on = w > 0
-            en[~on] = np.nan
-            cov = sigma**2 * jac @ jac.transpose(0, 2, 1)
-            # As the probes below would: a step of `step` pixels that leaves the ground is inf.
-            cov[on & (w - step * np.abs(h[2, :2]).max() <= 0)] = np.inf
-            cov[~on] = np.nan
-            return en, cov
+            return _projective_fix(np.ascontiguousarray(px), h, float(sigma), step)
         offsets = np.array([[step, 0], [-step, 0], [0, step], [0, -step]])
         # The centre and its four probes in one call: each call has a fixed cost (undistortion).
         pts = np.concatenate([px, (px[:, None, :] + offsets[None]).reshape(-1, 2)])

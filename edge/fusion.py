@@ -27,7 +27,6 @@ hysteresis runs frame by frame as before. With `reassociate_s: 0` every frame is
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,10 +34,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import linear_sum_assignment
 
-from edge.geo import LocalFrame, bearing_of
+from edge import pairing
+from edge.geo import LocalFrame
+from edge.ground_velocity import GroundVelocities
 from edge.radar.store import Snapshot, Target, TrackStore, pick
 
-INFEASIBLE = 1e9
+INFEASIBLE = pairing.INFEASIBLE
 
 
 class FusionConfig(BaseModel):
@@ -89,81 +90,6 @@ class FusedObject:
         if self.camera_track is not None:
             return self.camera_track.class_name
         return "vessel" if self.ais is not None else "unknown"
-
-
-_SUM_COLUMNS = np.arange(7)
-
-
-class _GroundVelocities:
-    """Every camera track's least-squares line (east, north against time) over a sliding window,
-    for all tracks at once: per-track running sums in arrays (a row per track), each frame's
-    positions added to them and subtracted again when the frame leaves the window. A row freed
-    by a lost track is reused only after the window has passed, so no old frame touches a new
-    track. Times are relative to each track's first, so the sums stay well conditioned."""
-
-    SUMS = 7  # n, st, stt, se, sn, ste, stn
-
-    def __init__(self, window_s: float, capacity: int = 64):
-        self.window = window_s
-        self.rows: dict[int, int] = {}  # track id -> row
-        self.sums = np.zeros((capacity, self.SUMS))
-        self.t0 = np.zeros(capacity)
-        self.free = list(range(capacity - 1, -1, -1))
-        self.cooling: deque = deque()  # (time the row is free again, row)
-        self.frames: deque = deque()  # (t, rows, contributions (k, SUMS))
-        self._ids: list[int] | None = None  # the last update's track ids, and their rows
-        self._id_rows = np.zeros(0, np.int64)
-
-    def _row(self, tid: int, t: float) -> int:
-        while self.cooling and self.cooling[0][0] <= t:
-            self.free.append(self.cooling.popleft()[1])
-        if not self.free:
-            cap = len(self.t0)
-            self.sums = np.vstack([self.sums, np.zeros((cap, self.SUMS))])
-            self.t0 = np.concatenate([self.t0, np.zeros(cap)])
-            self.free = list(range(2 * cap - 1, cap - 1, -1))
-        row = self.rows[tid] = self.free.pop()
-        self.sums[row] = 0.0
-        self.t0[row] = t
-        return row
-
-    def update(self, ids: list[int], pos: np.ndarray, t: float) -> np.ndarray:
-        """This frame's positions (N, 2; NaN: not on the ground) -> (N, 2) velocities (NaN until a
-        track has 3 positions over half a window)."""
-        if ids == self._ids:  # the usual frame: the same tracks as the last one
-            rows = self._id_rows
-        else:
-            alive = set(ids)
-            for tid in [k for k in self.rows if k not in alive]:
-                self.cooling.append((t + self.window, self.rows.pop(tid)))
-            rows = np.array([self.rows[tid] if tid in self.rows else self._row(tid, t) for tid in ids], dtype=np.int64)
-            self._ids, self._id_rows = list(ids), rows
-        ok = np.isfinite(pos[:, 0] + pos[:, 1])
-        r, p = (rows, pos) if ok.all() else (rows[ok], pos[ok])
-        tt = t - self.t0.take(r)
-        contrib = np.empty((len(r), self.SUMS))
-        contrib[:, 0] = 1.0
-        contrib[:, 1] = tt
-        contrib[:, 2] = tt * tt
-        contrib[:, 3:5] = p
-        np.multiply(p, tt[:, None], out=contrib[:, 5:7])
-        # By flat index: take() and put() cost a fraction of an indexed += on this numpy.
-        flat, sums = (r[:, None] * self.SUMS + _SUM_COLUMNS).ravel(), self.sums.reshape(-1)
-        contrib = contrib.reshape(-1)
-        sums.put(flat, sums.take(flat) + contrib)
-        self.frames.append((t, flat, contrib))
-        while self.frames and self.frames[0][0] < t - self.window:
-            _, old_flat, old = self.frames.popleft()
-            sums.put(old_flat, sums.take(old_flat) - old)
-        n, st, stt, se, sn, ste, stn = self.sums.take(rows, 0).T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            var = stt - st * st / n
-            out = np.empty((len(rows), 2))
-            out[:, 0] = (ste - st * se / n) / var
-            out[:, 1] = (stn - st * sn / n) / var
-        ready = (n >= 3) & (t - self.t0.take(rows) >= self.window / 2) & (var > 1e-12)
-        out[~ready] = np.nan
-        return out
 
 
 @dataclass
@@ -217,67 +143,6 @@ def angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a - b + 180.0) % 360.0 - 180.0
 
 
-class _PairCosts:
-    """One frame's pair costs, for a block of pairs (rows x columns) or a list of pairs: the
-    per-track and per-target terms are worked out once, into one matrix per side (camera track
-    rows; radar target columns of the camera's view). On arrays this small numpy's cost is per
-    call, not per element: the fewer calls, the faster."""
-
-    # Camera side: east, north, cov ee, cov en, cov nn, velocity east and north over the velocity
-    # sigma, bearing from the camera. Radar side: the same, then the bearing gate (gate x sigma)
-    # and 1 / the bearing sigma.
-    def __init__(self, config: FusionConfig, cam_pos, cam_cov, cam_vel, camera_en, radar: Snapshot, cols,
-                 bearing: np.ndarray, dist: np.ndarray):
-        cx, cy = camera_en
-        per_sigma = 1.0 / config.velocity_sigma_mps
-        cam = self.cam = np.empty((len(cam_pos), 8))
-        cam[:, 0:2] = cam_pos
-        cam[:, 2] = cam_cov[:, 0, 0]
-        cam[:, 3] = cam_cov[:, 0, 1]  # both covariances are symmetric: [0, 1] is [1, 0]
-        cam[:, 4] = cam_cov[:, 1, 1]
-        np.multiply(cam_vel, per_sigma, out=cam[:, 5:7])
-        # Bearing from the camera: the camera's strong measurement, checked on its own.
-        cam[:, 7] = bearing_of(cam_pos[:, 0] - cx, cam_pos[:, 1] - cy)
-        cov = radar.cov.take(cols, 0)
-        rad = self.rad = np.empty((len(cols), 10))
-        rad[:, 0] = radar.east.take(cols)
-        rad[:, 1] = radar.north.take(cols)
-        rad[:, 2] = cov[:, 0, 0]
-        rad[:, 3] = cov[:, 0, 1]
-        rad[:, 4] = cov[:, 1, 1]
-        np.multiply(radar.velocity.take(cols, 0), per_sigma, out=rad[:, 5:7])
-        rad[:, 7] = bearing
-        radar_cross = np.sqrt(np.maximum(rad[:, 2] + rad[:, 4], 1e-6) / 2)  # ~1-sigma radius
-        sigma_b = np.sqrt(config.bearing_sigma_deg ** 2 + np.degrees(radar_cross / np.maximum(dist, 1.0)) ** 2)
-        rad[:, 8] = config.bearing_gate * sigma_b
-        rad[:, 9] = 1.0 / sigma_b
-        self.gate, self.velocity_gate = config.gate, config.velocity_gate
-
-    def block(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """(len(rows), len(cols)) costs of every pair of these tracks and targets."""
-        return self._cost(self.cam.take(rows, 0)[:, None, :], self.rad.take(cols, 0)[None, :, :])
-
-    def pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Costs of the pairs (rows[k], cols[k])."""
-        return self._cost(self.cam.take(rows, 0), self.rad.take(cols, 0))
-
-    def _cost(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """INFEASIBLE where a gate refuses the pair."""
-        x, y = r[..., 0] - c[..., 0], r[..., 1] - c[..., 1]
-        # The squared Mahalanobis distance under the summed covariances (mahalanobis2, by
-        # components; the sum of two covariances, one of them a radar's, is never singular).
-        a, b, e = c[..., 2] + r[..., 2], c[..., 3] + r[..., 3], c[..., 4] + r[..., 4]
-        d2 = ((e * x - 2 * b * y) * x + a * y * y) / np.maximum(a * e - b * b, 1e-12)
-        db = np.abs(c[..., 7] - r[..., 7])
-        db = np.minimum(db, 360.0 - db)  # bearings are in [0, 360)
-        # Velocity: a walker and a drifting false plot can share a place, rarely a motion.
-        vx, vy = c[..., 5] - r[..., 5], c[..., 6] - r[..., 6]
-        dv2 = np.fmax(vx * vx + vy * vy, 0.0)  # NaN (a track too young for a velocity): judged on position
-        ok = (d2 <= self.gate) & (db <= r[..., 8]) & (dv2 <= self.velocity_gate)
-        db *= r[..., 9]
-        return np.where(ok, d2 + db * db + dv2, INFEASIBLE)
-
-
 class Fusion:
     """Pairs one camera's tracks with the radar picture, frame after frame."""
 
@@ -295,7 +160,7 @@ class Fusion:
         self._keys: list[tuple[str, str]] = []  # radar target key of each column of _smoothed
         self._rows: dict[int, int] = {}  # camera track id -> row of _smoothed
         self._cols: dict[tuple[str, str], int] = {}  # radar target key -> column of _smoothed
-        self._ground = _GroundVelocities(self.config.velocity_window_s)  # per camera track
+        self._ground = GroundVelocities(self.config.velocity_window_s)  # per camera track
         self._sector = None  # (centre bearing, half width) of the camera's view; False: unknown
         self._last_t: float | None = None  # the previous step's time
         self._next_global = -math.inf  # when the next global association is due
@@ -319,9 +184,13 @@ class Fusion:
         self._carry(ids, keys)
         proposal: dict[int, tuple[str, str]] = {}
         if ids and keys:
-            camera_en = self.model.camera_en if self.model.camera_en is not None else (0.0, 0.0)
-            costs = _PairCosts(self.config, cam_pos, cam_cov, cam_vel, camera_en, radar, cols, bearing, dist)
-            self._associate(ids, keys, on_ground, costs, self._global_due(t, arrived), proposal)
+            cfg = self.config
+            cx, cy = self.model.camera_en if self.model.camera_en is not None else (0.0, 0.0)
+            per_sigma = 1.0 / cfg.velocity_sigma_mps
+            cam = pairing.camera_terms(cam_pos, cam_cov, cam_vel, float(cx), float(cy), per_sigma)
+            rad = pairing.radar_terms(radar.east, radar.north, radar.cov, radar.velocity, cols, bearing, dist,
+                                      per_sigma, cfg.bearing_sigma_deg, cfg.bearing_gate)
+            self._associate(ids, keys, on_ground, cam, rad, self._global_due(t, arrived), proposal)
         self._update_links(ids, proposal, t)
         self._last_t = t
         ais_links = self._pair_ais(radar, ais)
@@ -331,7 +200,7 @@ class Fusion:
         """Each camera track's velocity on the ground (NaN until it has a short history): a least-
         squares line through its positions of the last `velocity_window_s`."""
         if self._ground.window != self.config.velocity_window_s:
-            self._ground = _GroundVelocities(self.config.velocity_window_s)
+            self._ground = GroundVelocities(self.config.velocity_window_s)
         return self._ground.update(ids, cam_pos, t)
 
     def _global_due(self, t: float, arrived: bool) -> bool:
@@ -361,64 +230,31 @@ class Fusion:
         self._rows = {tid: i for i, tid in enumerate(ids)}
         self._cols = {k: j for j, k in enumerate(keys)}
 
-    def _associate(self, ids, keys, on_ground: np.ndarray, costs: _PairCosts, everything: bool, proposal: dict) -> None:
+    def _associate(self, ids, keys, on_ground: np.ndarray, cam: np.ndarray, rad: np.ndarray, everything: bool,
+                   proposal: dict) -> None:
         """Propose this frame's pairs. A global frame (`everything`) smooths the costs of every
         track on the ground with every target in view and lets one assignment (Hungarian) pick
         the pairs. Otherwise a settled link (made before the last global association, supported
         last frame, no challenger) that still passes its gates keeps its target, and the
-        assignment runs over the other tracks and the targets no settled link holds."""
-        m = len(keys)
-        smoothed = self._smoothed
-        free_rows = on_ground.copy()
-        free_cols = np.ones(m, bool)
+        assignment runs over the other tracks and the targets no settled link holds. The pair
+        arithmetic is edge.pairing's; the track's current link gets `link_bonus` there."""
+        cfg = self.config
+        col_of, links = self._cols, self._links
+        held = []
         if not everything and self._settled:
-            col_of, settled = self._cols, self._settled
+            settled = self._settled
             held = [(i, j) for i, tid in enumerate(ids) if (j := col_of.get(settled.get(tid))) is not None]
-            if held:
-                ri, cj = np.array(held, np.int64).T
-                flat = ri * m + cj
-                s, _ = self._smooth(smoothed.take(flat), costs.pairs(ri, cj))
-                smoothed.put(flat, s)
-                ok = (s == s) & on_ground.take(ri)  # NaN: out of the gates
-                free_rows[ri[ok]] = False
-                free_cols[cj[ok]] = False
-                for i, j in zip(ri[ok].tolist(), cj[ok].tolist()):
-                    proposal[ids[i]] = keys[j]
-        rows, cols = free_rows.nonzero()[0], free_cols.nonzero()[0]
+        held_rows, held_cols = np.array(held, np.int64).reshape(-1, 2).T.copy()
+        link_col = np.array([-1 if (link := links.get(tid)) is None or link.radar is None else col_of.get(link.radar, -1)
+                             for tid in ids], np.int64)
+        held_ok, rows, cols, sub = pairing.associate_pairs(cam, rad, self._smoothed, on_ground, held_rows, held_cols,
+                                                           link_col, cfg.gate, cfg.velocity_gate, cfg.smoothing,
+                                                           cfg.link_bonus)
+        if held:
+            for i, j in zip(held_rows[held_ok].tolist(), held_cols[held_ok].tolist()):
+                proposal[ids[i]] = keys[j]
         if len(rows) and len(cols):
-            flat = (rows[:, None] * m + cols).ravel()
-            s, out = self._smooth(smoothed.take(flat).reshape(len(rows), len(cols)), costs.block(rows, cols))
-            smoothed.put(flat, s)
-            self._assign(ids, keys, rows, cols, out, proposal)
-        smoothed[~on_ground] = np.nan  # a track off the ground starts afresh when it lands again
-
-    def _smooth(self, prev: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pair costs smoothed over time (exponentially): (the new smoothed costs, NaN out of the
-        gate; the same with INFEASIBLE there). A pair that leaves the gate starts afresh if it
-        comes back."""
-        a = self.config.smoothing
-        ok = cost < INFEASIBLE
-        s = np.where(prev == prev, (1 - a) * prev + a * cost, cost)  # prev NaN: a pair new to the gate
-        return np.where(ok, s, np.nan), np.where(ok, s, INFEASIBLE)
-
-    def _assign(self, ids, keys, rows: np.ndarray, cols: np.ndarray, out: np.ndarray, proposal: dict) -> None:
-        """Give each track's current link its bonus, and let a global assignment (Hungarian)
-        over the tracks and targets with a pair in a gate propose pairs."""
-        bonus = self.config.link_bonus
-        at = np.full(len(keys), -1, np.int64)
-        at[cols] = np.arange(len(cols))
-        at = at.tolist()
-        links, col_of = self._links, self._cols
-        for a, i in enumerate(rows.tolist()):
-            link = links.get(ids[i])
-            j = col_of.get(link.radar) if link is not None and link.radar is not None else None
-            if j is not None and (b := at[j]) >= 0 and out[a, b] < INFEASIBLE:
-                out[a, b] -= bonus
-        gated = out < INFEASIBLE / 2
-        rows_in, cols_in = np.logical_or.reduce(gated, 1).nonzero()[0], np.logical_or.reduce(gated, 0).nonzero()[0]
-        if len(rows_in) and len(cols_in):
-            sub = out.take(rows_in, 0).take(cols_in, 1)
-            sub_rows, sub_cols = rows.take(rows_in).tolist(), cols.take(cols_in).tolist()
+            sub_rows, sub_cols = rows.tolist(), cols.tolist()
             for a, b in zip(*linear_sum_assignment(sub)):
                 if sub[a, b] < INFEASIBLE / 2:
                     proposal[ids[sub_rows[a]]] = keys[sub_cols[b]]
@@ -432,15 +268,8 @@ class Fusion:
         if self._sector is None:
             self._sector = _view_sector(self.model)
         cx, cy = self.model.camera_en if self.model.camera_en is not None else (0.0, 0.0)
-        de, dn = radar.east - cx, radar.north - cy
-        bearing, dist = bearing_of(de, dn), np.hypot(de, dn)
-        if self._sector is False:
-            return np.arange(len(radar)), bearing, dist
-        centre, half = self._sector
-        cols = ((np.abs(angle_diff(bearing, centre)) <= half) | (dist < 10.0)).nonzero()[0]
-        if len(cols) == len(radar):
-            return cols, bearing, dist
-        return cols, bearing.take(cols), dist.take(cols)
+        centre, half = self._sector if self._sector is not False else (0.0, 360.0)
+        return pairing.in_view(radar.east, radar.north, float(cx), float(cy), centre, half)
 
     def _update_links(self, ids: list[int], proposal: dict[int, tuple[str, str]], t: float) -> None:
         cfg = self.config

@@ -1,0 +1,109 @@
+"""Camera tracks' velocities on the ground, for the fusion's velocity gate: each track's
+least-squares line (east, north against time) over a sliding window, for all tracks at once.
+
+Per-track running sums live in arrays (a row per track); each frame's positions are added to
+them and subtracted again when the frame leaves the window. A row freed by a lost track is
+reused only after the window has passed, so no old frame touches a new track. Times are
+relative to each track's first, so the sums stay well conditioned. The sums and the fit are
+compiled (numba): every frame, dozens of tracks, where numpy's per-call cost would dominate.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from numba import njit
+
+SUMS = 7  # per row: n, st, stt, se, sn, ste, stn
+
+
+@njit(cache=True, nogil=True)
+def _add_frame(sums, t0, rows, pos, t):
+    """Add one frame's positions (NaN: not on the ground, skipped) to their rows' sums; returns
+    the rows and contributions, to subtract when the frame leaves the window."""
+    used = np.empty(len(rows), np.int64)
+    contrib = np.empty((len(rows), SUMS))
+    k = 0
+    for i in range(len(rows)):
+        e, n = pos[i, 0], pos[i, 1]
+        if not (np.isfinite(e) and np.isfinite(n)):
+            continue
+        r = rows[i]
+        tt = t - t0[r]
+        c = contrib[k]
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6] = 1.0, tt, tt * tt, e, n, e * tt, n * tt
+        for q in range(SUMS):
+            sums[r, q] += c[q]
+        used[k] = r
+        k += 1
+    return used[:k].copy(), contrib[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def _remove_frame(sums, used, contrib):
+    for k in range(len(used)):
+        for q in range(SUMS):
+            sums[used[k], q] -= contrib[k, q]
+
+
+@njit(cache=True, nogil=True)
+def _fit(sums, t0, rows, t, half_window):
+    """(N, 2) velocities of the rows' lines; NaN until a track has 3 positions over half a window."""
+    out = np.full((len(rows), 2), np.nan)
+    for i in range(len(rows)):
+        r = rows[i]
+        n, st, stt, se, sn, ste, stn = sums[r, 0], sums[r, 1], sums[r, 2], sums[r, 3], sums[r, 4], sums[r, 5], sums[r, 6]
+        if n < 3 or t - t0[r] < half_window:
+            continue
+        var = stt - st * st / n
+        if not var > 1e-12:
+            continue
+        out[i, 0] = (ste - st * se / n) / var
+        out[i, 1] = (stn - st * sn / n) / var
+    return out
+
+
+class GroundVelocities:
+    def __init__(self, window_s: float, capacity: int = 64):
+        self.window = window_s
+        self.rows: dict[int, int] = {}  # track id -> row
+        self.sums = np.zeros((capacity, SUMS))
+        self.t0 = np.zeros(capacity)
+        self.free = list(range(capacity - 1, -1, -1))
+        self.cooling: deque = deque()  # (time the row is free again, row)
+        self.frames: deque = deque()  # (t, rows, contributions (k, SUMS))
+        self._ids: list[int] | None = None  # the last update's track ids, and their rows
+        self._id_rows = np.zeros(0, np.int64)
+
+    def _row(self, tid: int, t: float) -> int:
+        while self.cooling and self.cooling[0][0] <= t:
+            self.free.append(self.cooling.popleft()[1])
+        if not self.free:
+            cap = len(self.t0)
+            self.sums = np.vstack([self.sums, np.zeros((cap, SUMS))])
+            self.t0 = np.concatenate([self.t0, np.zeros(cap)])
+            self.free = list(range(2 * cap - 1, cap - 1, -1))
+        row = self.rows[tid] = self.free.pop()
+        self.sums[row] = 0.0
+        self.t0[row] = t
+        return row
+
+    def update(self, ids: list[int], pos: np.ndarray, t: float) -> np.ndarray:
+        """This frame's positions (N, 2; NaN: not on the ground) -> (N, 2) velocities (NaN until a
+        track has 3 positions over half a window)."""
+        if ids == self._ids:  # the usual frame: the same tracks as the last one
+            rows = self._id_rows
+        else:
+            alive = set(ids)
+            for tid in [k for k in self.rows if k not in alive]:
+                self.cooling.append((t + self.window, self.rows.pop(tid)))
+            rows = np.array([self.rows[tid] if tid in self.rows else self._row(tid, t) for tid in ids], dtype=np.int64)
+            self._ids, self._id_rows = list(ids), rows
+        pos = np.ascontiguousarray(pos, dtype=np.float64).reshape(-1, 2)
+        used, contrib = _add_frame(self.sums, self.t0, rows, pos, float(t))
+        self.frames.append((t, used, contrib))
+        while self.frames and self.frames[0][0] < t - self.window:
+            _, old_rows, old = self.frames.popleft()
+            _remove_frame(self.sums, old_rows, old)
+        return _fit(self.sums, self.t0, rows, float(t), self.window / 2)
