@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ import numpy as np
 from edge.alerts import AlertRecord, geo_alert
 from edge.annotate import draw_label
 from edge.config import NodeConfig
-from edge.fusion import FusedObject, FusionConfig, FusionResult, pair_ais, radar_only
+from edge.fusion import FusedObject, FusionConfig, FusionResult, pair_ais, radar_object
 from edge.geo_rules import GeoRuleEngine, object_key
 from edge.plan_view import HIGHLIGHT, PlanView
 from edge.radar.picture import RadarPicture
@@ -39,6 +40,41 @@ class _CameraView:
     media_time: float | None
     model: object
     time: float
+
+
+class MergedPicture(Sequence):
+    """The node's picture for the geo rules: every camera's objects, then the radar targets no
+    camera links. Their places and keys come from the arrays; a radar-only object (a node sees
+    hundreds, few of them in a zone) is built only when a rule or a reader asks for it."""
+
+    def __init__(self, cameras: list[FusedObject], radar, ais, linked: set, ais_links: dict):
+        self.cameras = cameras
+        self._radar, self._ais_links = radar, ais_links
+        self._ais = dict(zip(ais.key_list(), ais.targets)) if len(ais) and ais_links else {}
+        keys = radar.key_list()
+        self._free = [j for j, k in enumerate(keys) if k not in linked] if linked else list(range(len(keys)))
+        free = np.array(self._free, np.int64)
+        own = np.array([(o.east, o.north) for o in cameras], np.float64).reshape(-1, 2)
+        self.positions = np.concatenate([own, np.c_[radar.east.take(free), radar.north.take(free)]])
+        self.keys = [object_key(o) for o in cameras] + [("radar",) + keys[j] for j in self._free]
+        self._built: dict[int, FusedObject] = {}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if i < len(self.cameras):
+            return self.cameras[i]
+        obj = self._built.get(i)
+        if obj is None:
+            j = self._free[i - len(self.cameras)]
+            ais = self._ais.get(self._ais_links.get(self._radar.targets[j].key)) if self._ais_links else None
+            obj = self._built[i] = radar_object(self._radar, j, ais)
+        return obj
 
 
 class FusedPicture:
@@ -77,28 +113,32 @@ class FusedPicture:
     def objects(self, t: float) -> list[FusedObject]:
         """The merged picture at time t: camera-linked objects of every camera, then each radar
         target that no camera links, once."""
+        return list(self.merged(t))
+
+    def merged(self, t: float) -> MergedPicture:
+        """The merged picture at time t, its radar-only objects built when first read."""
         with self._lock:
             views = dict(self._views)
-        merged: list[FusedObject] = []
+        cameras: list[FusedObject] = []
         linked: set = set()
         for view in views.values():
             for obj in view.fusion.camera_objects:
                 if obj.camera_track is not None:
-                    merged.append(obj)
+                    cameras.append(obj)
                     if obj.radar is not None:
                         linked.add(obj.radar.key)
         radar = self.picture.store.snapshot(t, kind="radar")
         ais = self.picture.store.snapshot(t, kind="ais")
-        merged += radar_only(radar, ais, linked, pair_ais(radar, ais, FusionConfig()))
-        return merged
+        return MergedPicture(cameras, radar, ais, linked, pair_ais(radar, ais, FusionConfig()))
 
     def evaluate(self, t: float) -> list[AlertRecord]:
-        objects = self.objects(t)
+        merged = self.merged(t)
         wall = dt.datetime.fromtimestamp(t, self.tz)
-        records = []
-        for event in self.engine.evaluate(objects, t, wall):
-            records.append(self._alert(event, objects, t))
-        return records
+        events = self.engine.evaluate(merged, t, wall)
+        if not events:
+            return []
+        objects = list(merged)
+        return [self._alert(event, objects, t) for event in events]
 
     def _alert(self, event, objects, t) -> AlertRecord:
         obj = event.obj

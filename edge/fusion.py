@@ -177,20 +177,18 @@ class Fusion:
             cam_pos, cam_cov, on_ground = np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0, bool)
         cam_vel = self._ground_velocities(ids, cam_pos, t)
         # Only the targets in the camera's view can pair: the smoothed costs have their columns.
-        cols, bearing, dist = self._in_view(radar)
+        cfg = self.config
+        cx, cy = self.model.camera_en if self.model.camera_en is not None else (0.0, 0.0)
+        per_sigma = 1.0 / cfg.velocity_sigma_mps
+        cols, rad = self._in_view(radar, float(cx), float(cy), per_sigma)
         all_keys = radar.key_list()
         keys = all_keys if len(cols) == len(radar) else pick(all_keys, cols)
         arrived = ids != self._ids and not self._rows.keys() >= set(ids)  # a camera track new to the fusion
         self._carry(ids, keys)
         proposal: dict[int, tuple[str, str]] = {}
         if ids and keys:
-            cfg = self.config
-            cx, cy = self.model.camera_en if self.model.camera_en is not None else (0.0, 0.0)
-            per_sigma = 1.0 / cfg.velocity_sigma_mps
-            cam = pairing.camera_terms(cam_pos, cam_cov, cam_vel, float(cx), float(cy), per_sigma)
-            rad = pairing.radar_terms(radar.east, radar.north, radar.cov, radar.velocity, cols, bearing, dist,
-                                      per_sigma, cfg.bearing_sigma_deg, cfg.bearing_gate)
-            self._associate(ids, keys, on_ground, cam, rad, self._global_due(t, arrived), proposal)
+            self._associate(ids, keys, on_ground, (cam_pos, cam_cov, cam_vel, float(cx), float(cy), per_sigma), rad,
+                            self._global_due(t, arrived), proposal)
         self._update_links(ids, proposal, t)
         self._last_t = t
         ais_links = self._pair_ais(radar, ais)
@@ -230,7 +228,7 @@ class Fusion:
         self._rows = {tid: i for i, tid in enumerate(ids)}
         self._cols = {k: j for j, k in enumerate(keys)}
 
-    def _associate(self, ids, keys, on_ground: np.ndarray, cam: np.ndarray, rad: np.ndarray, everything: bool,
+    def _associate(self, ids, keys, on_ground: np.ndarray, camera: tuple, rad: np.ndarray, everything: bool,
                    proposal: dict) -> None:
         """Propose this frame's pairs. A global frame (`everything`) smooths the costs of every
         track on the ground with every target in view and lets one assignment (Hungarian) pick
@@ -247,9 +245,9 @@ class Fusion:
         held_rows, held_cols = np.array(held, np.int64).reshape(-1, 2).T.copy()
         link_col = np.array([-1 if (link := links.get(tid)) is None or link.radar is None else col_of.get(link.radar, -1)
                              for tid in ids], np.int64)
-        held_ok, rows, cols, sub = pairing.associate_pairs(cam, rad, self._smoothed, on_ground, held_rows, held_cols,
-                                                           link_col, cfg.gate, cfg.velocity_gate, cfg.smoothing,
-                                                           cfg.link_bonus)
+        held_ok, rows, cols, sub = pairing.associate(*camera, rad, self._smoothed, on_ground, held_rows, held_cols,
+                                                     link_col, cfg.gate, cfg.velocity_gate, cfg.smoothing,
+                                                     cfg.link_bonus)
         if held:
             for i, j in zip(held_rows[held_ok].tolist(), held_cols[held_ok].tolist()):
                 proposal[ids[i]] = keys[j]
@@ -259,17 +257,18 @@ class Fusion:
                 if sub[a, b] < INFEASIBLE / 2:
                     proposal[ids[sub_rows[a]]] = keys[sub_cols[b]]
 
-    def _in_view(self, radar: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _in_view(self, radar: Snapshot, cx: float, cy: float, per_sigma: float) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the radar targets within the camera's horizontal view (with a margin wider
         than any bearing gate): the rest cannot pair, and a post's radar sees all around. With
-        them, the targets' bearings and distances from the camera."""
+        them, their side of the pair arithmetic (edge.pairing.radar_terms)."""
         if not len(radar):
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+            return np.zeros(0, np.int64), np.zeros((0, 10))
         if self._sector is None:
             self._sector = _view_sector(self.model)
-        cx, cy = self.model.camera_en if self.model.camera_en is not None else (0.0, 0.0)
         centre, half = self._sector if self._sector is not False else (0.0, 360.0)
-        return pairing.in_view(radar.east, radar.north, float(cx), float(cy), centre, half)
+        cfg = self.config
+        return pairing.radar_side(radar.east, radar.north, radar.cov, radar.velocity, cx, cy, centre, half, per_sigma,
+                                  cfg.bearing_sigma_deg, cfg.bearing_gate)
 
     def _update_links(self, ids: list[int], proposal: dict[int, tuple[str, str]], t: float) -> None:
         cfg = self.config
@@ -413,12 +412,16 @@ def pair_ais(radar: Snapshot, ais: Snapshot, config: FusionConfig) -> dict[tuple
 def radar_only(radar: Snapshot, ais: Snapshot, linked: set, ais_links: dict) -> list[FusedObject]:
     """The radar targets no camera track holds, as fused objects (with their AIS identity)."""
     ais_by_key = dict(zip(ais.key_list(), ais.targets)) if len(ais) and ais_links else {}
-    sigma = np.sqrt(np.maximum((radar.cov[:, 0, 0] + radar.cov[:, 1, 1]) / 2, 0.0)).tolist() if len(radar) else []
-    east, north = radar.east.tolist(), radar.north.tolist()
     keys = radar.key_list()
-    return [FusedObject(None, tg, ais_by_key.get(ais_links.get(keys[j])) if ais_links else None, east[j], north[j],
-                        sigma[j], tg.speed_mps, tg.course_deg)
-            for j, tg in enumerate(radar.targets) if keys[j] not in linked]
+    return [radar_object(radar, j, ais_by_key.get(ais_links.get(keys[j])) if ais_links else None)
+            for j in range(len(keys)) if keys[j] not in linked]
+
+
+def radar_object(radar: Snapshot, j: int, ais: Target | None) -> FusedObject:
+    """Radar target j of a snapshot as a fused object of its own (no camera sees it)."""
+    tg, cov = radar.targets[j], radar.cov[j]
+    sigma = math.sqrt(max((float(cov[0, 0]) + float(cov[1, 1])) / 2, 0.0))
+    return FusedObject(None, tg, ais, float(radar.east[j]), float(radar.north[j]), sigma, tg.speed_mps, tg.course_deg)
 
 
 def inv2(c: np.ndarray) -> np.ndarray:

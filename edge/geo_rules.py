@@ -80,7 +80,11 @@ class GeoRuleEngine:
         The zone test runs on every object at once; the rest only for the objects in the zone
         and those with a visit under way (a node sees hundreds of radar targets, few in zones)."""
         events = []
-        pts = np.array([(o.east, o.north) for o in objects], dtype=np.float64).reshape(-1, 2)
+        # A picture that knows its objects' places and keys (edge.fused_picture's) builds an
+        # object only when a rule looks at it; a plain list is read as it is.
+        pts = getattr(objects, "positions", None)
+        if pts is None:
+            pts = np.array([(o.east, o.north) for o in objects], dtype=np.float64).reshape(-1, 2)
         keys: list[tuple] | None = None  # object_key of each object, worked out when a visit needs them
         for rule in self.config.geo_rules:
             if not rule.enabled or not schedule_active(rule.schedule, wall):
@@ -92,13 +96,16 @@ class GeoRuleEngine:
             if not visiting and not inside.any():
                 continue  # nobody in the zone, no visit under way: nothing for this rule to do
             if keys is None:
-                keys = [object_key(o) for o in objects]
+                keys = getattr(objects, "keys", None) or [object_key(o) for o in objects]
             present = set()
-            for i, obj in enumerate(objects):
+            for i in range(len(keys)):
                 key = (rule.id,) + keys[i]
                 is_in = bool(inside[i])
                 # Outside and without a visit (one made earlier in this loop counts), an object changes nothing.
-                if (not is_in and key not in self._visits) or not self._qualifies(rule, obj):
+                if not is_in and key not in self._visits:
+                    continue
+                obj = objects[i]
+                if not self._qualifies(rule, obj):
                     continue
                 present.add(key)
                 st = self._visits.get(key)

@@ -19,9 +19,14 @@ SUMS = 7  # per row: n, st, stt, se, sn, ste, stn
 
 
 @njit(cache=True, nogil=True)
-def _add_frame(sums, t0, rows, pos, t):
-    """Add one frame's positions (NaN: not on the ground, skipped) to their rows' sums; returns
-    the rows and contributions, to subtract when the frame leaves the window."""
+def _advance(sums, t0, rows, pos, t, half_window, leaving_rows, leaving):
+    """One frame: the frames leaving the window are subtracted from their rows' sums, this
+    frame's positions (NaN: not on the ground, skipped) added; returns (the rows and
+    contributions this frame added, to subtract when it leaves; (N, 2) velocities of `rows`,
+    NaN until a track has 3 positions over half a window)."""
+    for k in range(len(leaving_rows)):
+        for q in range(SUMS):
+            sums[leaving_rows[k], q] -= leaving[k, q]
     used = np.empty(len(rows), np.int64)
     contrib = np.empty((len(rows), SUMS))
     k = 0
@@ -37,19 +42,6 @@ def _add_frame(sums, t0, rows, pos, t):
             sums[r, q] += c[q]
         used[k] = r
         k += 1
-    return used[:k].copy(), contrib[:k].copy()
-
-
-@njit(cache=True, nogil=True)
-def _remove_frame(sums, used, contrib):
-    for k in range(len(used)):
-        for q in range(SUMS):
-            sums[used[k], q] -= contrib[k, q]
-
-
-@njit(cache=True, nogil=True)
-def _fit(sums, t0, rows, t, half_window):
-    """(N, 2) velocities of the rows' lines; NaN until a track has 3 positions over half a window."""
     out = np.full((len(rows), 2), np.nan)
     for i in range(len(rows)):
         r = rows[i]
@@ -61,7 +53,10 @@ def _fit(sums, t0, rows, t, half_window):
             continue
         out[i, 0] = (ste - st * se / n) / var
         out[i, 1] = (stn - st * sn / n) / var
-    return out
+    return used[:k].copy(), contrib[:k].copy(), out
+
+
+_NO_ROWS, _NO_SUMS = np.zeros(0, np.int64), np.zeros((0, SUMS))
 
 
 class GroundVelocities:
@@ -101,9 +96,15 @@ class GroundVelocities:
             rows = np.array([self.rows[tid] if tid in self.rows else self._row(tid, t) for tid in ids], dtype=np.int64)
             self._ids, self._id_rows = list(ids), rows
         pos = np.ascontiguousarray(pos, dtype=np.float64).reshape(-1, 2)
-        used, contrib = _add_frame(self.sums, self.t0, rows, pos, float(t))
-        self.frames.append((t, used, contrib))
+        leaving = []
         while self.frames and self.frames[0][0] < t - self.window:
-            _, old_rows, old = self.frames.popleft()
-            _remove_frame(self.sums, old_rows, old)
-        return _fit(self.sums, self.t0, rows, float(t), self.window / 2)
+            leaving.append(self.frames.popleft())
+        if not leaving:
+            old_rows, old = _NO_ROWS, _NO_SUMS
+        elif len(leaving) == 1:
+            _, old_rows, old = leaving[0]
+        else:
+            old_rows, old = np.concatenate([f[1] for f in leaving]), np.concatenate([f[2] for f in leaving])
+        used, contrib, velocity = _advance(self.sums, self.t0, rows, pos, float(t), self.window / 2, old_rows, old)
+        self.frames.append((t, used, contrib))
+        return velocity

@@ -76,6 +76,13 @@ def radar_terms(radar_east, radar_north, radar_cov, radar_vel, cols, bearing, di
 
 
 @njit(cache=True, nogil=True)
+def radar_side(east, north, cov, vel, cx, cy, centre, half, per_sigma, bearing_sigma_deg, bearing_gate):
+    """in_view and radar_terms in one call: (the indices of the targets in view, their terms)."""
+    cols, bearing, dist = in_view(east, north, cx, cy, centre, half)
+    return cols, radar_terms(east, north, cov, vel, cols, bearing, dist, per_sigma, bearing_sigma_deg, bearing_gate)
+
+
+@njit(cache=True, nogil=True)
 def camera_terms(cam_pos, cam_cov, cam_vel, camera_e, camera_n, per_sigma):
     """The camera side: east, north, covariance (ee, en, nn), velocity in sigmas, bearing."""
     n = len(cam_pos)
@@ -169,3 +176,12 @@ def associate_pairs(cam, rad, smoothed, on_ground, held_rows, held_cols, link_co
         for b in range(len(cb)):
             sub[a, b] = out[ra[a], cb[b]]
     return held_ok, rows[ra], cols[cb], sub
+
+
+@njit(cache=True, nogil=True)
+def associate(cam_pos, cam_cov, cam_vel, cx, cy, per_sigma, rad, smoothed, on_ground, held_rows, held_cols, link_col,
+              gate, velocity_gate, smoothing, bonus):
+    """camera_terms and associate_pairs in one call (a frame's whole pair work)."""
+    cam = camera_terms(cam_pos, cam_cov, cam_vel, cx, cy, per_sigma)
+    return associate_pairs(cam, rad, smoothed, on_ground, held_rows, held_cols, link_col, gate, velocity_gate,
+                           smoothing, bonus)

@@ -75,6 +75,33 @@ def test_store_range_bearing_without_position_uses_the_sensor_origin(frame):
     assert (tgt.east, tgt.north) == pytest.approx((150.0, 0.0), abs=1e-6)
 
 
+def test_a_radar_at_the_post_is_placed_where_its_lat_lon_are(frame):
+    """Reports from a radar at the post take the short way (range and bearing are the frame's
+    polar coordinates); they land where the report's lat/lon would put them, as those of a radar
+    elsewhere do."""
+    from edge.radar.nmea import NmeaDecoder
+
+    rng = np.random.default_rng(2)
+    here = NmeaDecoder("here", position=POST)
+    away_at = frame.to_geo(300.0, -200.0)
+    away = NmeaDecoder("away", position=(float(away_at[0]), float(away_at[1])))
+    store = TrackStore(frame)
+    for k in range(40):
+        dist_nm, brg = rng.uniform(0.01, 12.0), rng.uniform(0, 360)
+        for dec in (here, away):
+            (rep,) = dec.feed(_ttm(k, dist_nm, brg), 0.0)
+            tgt = store.add(rep)
+            east, north = frame.to_local(rep.lat, rep.lon)
+            assert (tgt.east, tgt.north) == pytest.approx((float(east), float(north)), abs=1e-6)
+        assert rep.origin == away.position and here.feed(_ttm(k, dist_nm, brg), 0.0)[0].origin == POST
+
+
+def _ttm(target: int, dist_nm: float, bearing: float) -> bytes:
+    from edge.evaluation.radar_scenario import sentence
+
+    return sentence(f"RATTM,{target:02d},{dist_nm:.5f},{bearing:.2f},T,5.0,90.0,T,,,N,,T,,120000.00,A").encode()
+
+
 def test_radar_error_is_long_across_the_beam(frame):
     store = TrackStore(frame, {"radar": SensorAccuracy(range_sigma_m=5.0, bearing_sigma_deg=1.0, origin=(0.0, 0.0))})
     store.add(report("1", 0.0, 0.0, 1000.0, frame))  # straight north, 1 km

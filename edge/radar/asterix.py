@@ -600,8 +600,10 @@ class AsterixDecoder:
         # a measured plot's range is the slant range: placed as ground range, an aircraft at FL330
         # 200 NM out lands ~0.1 NM long; surface targets, what this system watches, are unaffected
         origin = self.sensor_position or self.sensors.get((sac, sic))
+        placed_from = None
         if lat is None and origin is not None and range_m is not None and bearing is not None:
             lat, lon = destination(origin[0], origin[1], bearing, range_m)
+            placed_from = (float(origin[0]), float(origin[1]))
         if "161" in it:
             target = f"{sac}/{sic}/{it['161']['track_number']}"
             extra["track_number"] = it["161"]["track_number"]
@@ -625,7 +627,7 @@ class AsterixDecoder:
         return TargetReport(
             source=self.source, kind="radar", target=target, time=time, lat=lat, lon=lon,
             range_m=range_m, bearing_deg=bearing, speed_mps=speed, course_deg=course,
-            name=name, status=status, extra=extra,
+            name=name, status=status, extra=extra, origin=placed_from,
         )
 
 

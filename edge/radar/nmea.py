@@ -351,11 +351,13 @@ class NmeaDecoder:
         origin = self._origin(received)
         if origin and range_m is not None and true_bearing is not None:
             lat, lon = destination(origin[0], origin[1], true_bearing, range_m)
+        else:
+            origin = None
         return [TargetReport(
             source=self.source, kind="radar", target=target, time=self._utc_of(tod, received),
             lat=lat, lon=lon, range_m=range_m, bearing_deg=true_bearing,
             speed_mps=speed * per_speed_unit if speed is not None else None, course_deg=true_course,
-            name=name or None, status=STATUS.get(status_code, status_code or None), extra=extra,
+            name=name or None, status=STATUS.get(status_code, status_code or None), extra=extra, origin=origin,
         )]
 
     def _tll(self, text: str, received: float) -> list[TargetReport]:

@@ -30,6 +30,9 @@ class TargetReport:
     name: str | None = None  # a radar target's label, or the vessel's name
     status: str | None = None  # radar: "tracking", "lost", "acquiring"...; AIS: navigation status
     extra: Mapping[str, Any] = field(default_factory=dict)  # source-specific: callsign, ship type, SAC/SIC...
+    # The (lat, lon) that range_m and bearing_deg are measured from, when lat/lon were placed from
+    # them: the track store then places a sensor at the post without a round trip through lat/lon.
+    origin: tuple[float, float] | None = None
 
 
 @dataclass

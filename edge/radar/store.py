@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from edge.geo import LocalFrame, bearing_of
 from edge.radar.reports import TargetReport
@@ -113,6 +114,7 @@ class Snapshot:
 class TrackStore:
     def __init__(self, frame: LocalFrame, accuracy: dict[str, SensorAccuracy] | None = None):
         self.frame = frame
+        self._centre = (frame.lat, frame.lon)
         self.accuracy = dict(accuracy or {})
         self._targets: dict[tuple[str, str], Target] = {}
         self._quality: dict[str, SourceQuality] = {}
@@ -194,7 +196,13 @@ class TrackStore:
         """Take one report; returns the updated target (None when the store is full)."""
         acc = self.sensor(report.source)
         east = north = None
-        if report.lat is not None and report.lon is not None:
+        if report.origin is not None and report.origin == self._centre and report.range_m is not None \
+                and report.bearing_deg is not None:
+            # The frame is azimuthal equidistant about the post: a sensor there gives its polar
+            # coordinates exactly (what to_local of the report's lat/lon gives, without PROJ).
+            b = math.radians(report.bearing_deg)
+            east, north = report.range_m * math.sin(b), report.range_m * math.cos(b)
+        elif report.lat is not None and report.lon is not None:
             east, north = self.frame.to_local(report.lat, report.lon)
             east, north = float(east), float(north)
         elif report.range_m is not None and report.bearing_deg is not None and acc.origin is not None:
@@ -267,8 +275,7 @@ class TrackStore:
                 placed = self._placed["radar"] if kind == "radar" else self._placed["ais"]
             if not placed.any():
                 return Snapshot(now, [], _NONE, _NONE, _NONE2, _NONE22, _NONE_KIND, [])
-            keep = placed & (now - self._upd <= (max_age_s if max_age_s is not None else self._stale))
-            idx = keep.nonzero()[0]
+            idx = _live_rows(placed, self._upd, self._stale, float(now), -1.0 if max_age_s is None else float(max_age_s))
             # The same rows as the last snapshot of this kind (the usual frame): the same targets.
             rows = (self._rows_version, idx.tobytes())
             cached = self._picked.get(kind)
@@ -276,16 +283,8 @@ class TrackStore:
                 kinds = _KINDS[self._is_radar[idx].view(np.uint8)] if kind is None else np.full(len(idx), kind, object)
                 cached = self._picked[kind] = (rows, pick(self._at_row, idx), pick(self._key_at_row, idx), kinds)
             _, live, keys, kinds = cached
-            # take(): several times cheaper than indexing with an array on this numpy
-            num = self._num.take(idx, 0)
-        pos, vel, updated = num[:, 0:2], num[:, 2:4], num[:, 4]
-        cov = num[:, 6:10].reshape(len(idx), 2, 2)
-        dt = np.maximum(0.0, now - updated)
-        p = pos + vel * dt[:, None]
-        q = (0.5 * dt) ** 2  # unknown acceleration ~0.5 m/s²
-        cov[:, 0, 0] += q
-        cov[:, 1, 1] += q
-        return Snapshot(now, list(live), p[:, 0], p[:, 1], vel, cov, kinds.copy(), list(keys))
+            east, north, vel, cov = _predicted(self._num, idx, float(now))
+        return Snapshot(now, list(live), east, north, vel, cov, kinds.copy(), list(keys))
 
     def quality(self, now: float) -> dict[str, dict]:
         """Per source: reports, positioned share, live targets, expired, rate over the last minute."""
@@ -311,6 +310,36 @@ _NUMBERS = 10  # per target row: east, north, velocity east, north, updated, sta
 _KINDS = np.array(["ais", "radar"], dtype=object)  # by TrackStore._is_radar
 # An empty snapshot's arrays: nothing can be written into them, so every empty snapshot shares them.
 _NONE, _NONE2, _NONE22, _NONE_KIND = np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0, dtype=object)
+
+
+@njit(cache=True, nogil=True)
+def _live_rows(placed, updated, stale, now, max_age):
+    """Rows placed and reported within their stale time (or max_age, when not negative)."""
+    out = np.empty(len(placed), np.int64)
+    k = 0
+    for r in range(len(placed)):
+        if placed[r] and now - updated[r] <= (stale[r] if max_age < 0 else max_age):
+            out[k] = r
+            k += 1
+    return out[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def _predicted(num, idx, now):
+    """The rows' positions moved on to `now` at their velocity, and their covariance grown for an
+    unknown acceleration of ~0.5 m/s² (compiled: a fusion asks for this every frame)."""
+    n = len(idx)
+    east, north = np.empty(n), np.empty(n)
+    vel, cov = np.empty((n, 2)), np.empty((n, 2, 2))
+    for k in range(n):
+        row = num[idx[k]]
+        dt = max(0.0, now - row[4])
+        q = (0.5 * dt) ** 2
+        east[k] = row[0] + row[2] * dt
+        north[k] = row[1] + row[3] * dt
+        vel[k, 0], vel[k, 1] = row[2], row[3]
+        cov[k, 0, 0], cov[k, 0, 1], cov[k, 1, 0], cov[k, 1, 1] = row[6] + q, row[7], row[8], row[9] + q
+    return east, north, vel, cov
 
 
 def pick(items: list, idx: np.ndarray) -> list:

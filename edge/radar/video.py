@@ -288,7 +288,7 @@ class RadarVideoDecoder:
                 source=self.source, kind="radar", target=str(t.id), time=float(t.time), lat=float(lat[i]),
                 lon=float(lon[i]), range_m=float(math.hypot(east[i], north[i])),
                 bearing_deg=float(math.degrees(math.atan2(east[i], north[i])) % 360.0), speed_mps=t.speed_mps,
-                course_deg=t.course_deg, status="tracking",
+                course_deg=t.course_deg, status="tracking", origin=(self.frame.lat, self.frame.lon),
                 extra={"detector": self.extractor.name, "sigma_m": round(t.position_sigma_m, 2), "hits": t.hits,
                        "plot_range_m": round(p.range_m, 1) if p else None,
                        "plot_azimuth_deg": round(p.azimuth_deg, 3) if p else None,
