@@ -40,6 +40,7 @@ from edge.ground_velocity import GroundVelocities
 from edge.radar.store import Snapshot, Target, TrackStore, pick
 
 INFEASIBLE = pairing.INFEASIBLE
+_NO_ROWS = np.zeros(0, np.int64)
 
 
 class FusionConfig(BaseModel):
@@ -238,17 +239,19 @@ class Fusion:
         arithmetic is edge.pairing's; the track's current link gets `link_bonus` there."""
         cfg = self.config
         col_of, links = self._cols, self._links
-        held = []
-        if not everything and self._settled:
-            settled = self._settled
-            held = [(i, j) for i, tid in enumerate(ids) if (j := col_of.get(settled.get(tid))) is not None]
-        held_rows, held_cols = np.array(held, np.int64).reshape(-1, 2).T.copy()
         link_col = np.array([-1 if (link := links.get(tid)) is None or link.radar is None else col_of.get(link.radar, -1)
                              for tid in ids], np.int64)
+        held_rows = _NO_ROWS
+        if not everything and self._settled:
+            # A settled link's target is its link's (both were set at the end of the last frame).
+            settled = self._settled
+            held_rows = np.array([i for i, tid in enumerate(ids) if tid in settled], np.int64)
+            held_rows = held_rows[link_col.take(held_rows) >= 0]
+        held_cols = link_col.take(held_rows)
         held_ok, rows, cols, sub = pairing.associate(*camera, rad, self._smoothed, on_ground, held_rows, held_cols,
                                                      link_col, cfg.gate, cfg.velocity_gate, cfg.smoothing,
                                                      cfg.link_bonus)
-        if held:
+        if len(held_rows):
             for i, j in zip(held_rows[held_ok].tolist(), held_cols[held_ok].tolist()):
                 proposal[ids[i]] = keys[j]
         if len(rows) and len(cols):
@@ -272,6 +275,7 @@ class Fusion:
 
     def _update_links(self, ids: list[int], proposal: dict[int, tuple[str, str]], t: float) -> None:
         cfg = self.config
+        made = False  # whether a link took a target this frame (only then can two hold one)
         for tid in ids:
             want = proposal.get(tid)
             link = self._links.get(tid)
@@ -281,6 +285,8 @@ class Fusion:
                 link = self._links[tid] = _Link(radar=want, since=t, last_support=t, candidate=want, candidate_wins=1)
                 if cfg.confirm_frames > 1:
                     link.radar = None  # not linked yet: a candidate
+                else:
+                    made = True
                 continue
             if want is not None and want == link.radar:
                 link.last_support, link.candidate, link.candidate_wins = t, None, 0
@@ -293,6 +299,7 @@ class Fusion:
                 if link.candidate_wins >= cfg.confirm_frames:
                     link.radar, link.since, link.last_support = want, t, t
                     link.candidate, link.candidate_wins = None, 0
+                    made = True
                     continue
             if link.radar is not None and t - link.last_support > cfg.keep_s:
                 link.radar = None
@@ -301,6 +308,8 @@ class Fusion:
             link = self._links[tid]
             if link.radar is None or t - link.last_support > cfg.keep_s:
                 del self._links[tid]  # the camera track is gone (or lost for long)
+        if not made:
+            return  # no link made this frame: each target still has one holder at most
         # One radar target links to one camera track: the older link keeps it (the first made,
         # of links made at the same time).
         holders: dict[tuple[str, str], list[int]] = {}
