@@ -12,6 +12,7 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -20,7 +21,7 @@ import numpy as np
 from edge.alerts import AlertRecord, geo_alert
 from edge.annotate import draw_label
 from edge.config import NodeConfig
-from edge.fusion import FusedObject, FusionConfig, FusionResult, pair_ais, radar_object
+from edge.fusion import FusedObject, FusionConfig, FusionResult, RadarOnly, pair_ais
 from edge.geo_rules import GeoRuleEngine, object_key
 from edge.plan_view import HIGHLIGHT, PlanView
 from edge.radar.picture import RadarPicture
@@ -44,37 +45,28 @@ class _CameraView:
 
 class MergedPicture(Sequence):
     """The node's picture for the geo rules: every camera's objects, then the radar targets no
-    camera links. Their places and keys come from the arrays; a radar-only object (a node sees
-    hundreds, few of them in a zone) is built only when a rule or a reader asks for it."""
+    camera links (edge.fusion.RadarOnly: built only when a rule or a reader asks for one). The
+    rules read `positions` for the zone tests and `keys` (edge.geo_rules.object_key of each)."""
 
-    def __init__(self, cameras: list[FusedObject], radar, ais, linked: set, ais_links: dict):
-        self.cameras = cameras
-        self._radar, self._ais_links = radar, ais_links
-        self._ais = dict(zip(ais.key_list(), ais.targets)) if len(ais) and ais_links else {}
-        keys = radar.key_list()
-        self._free = [j for j, k in enumerate(keys) if k not in linked] if linked else list(range(len(keys)))
-        free = np.array(self._free, np.int64)
+    def __init__(self, cameras: list[FusedObject], rest: RadarOnly):
+        self.cameras, self.rest = cameras, rest
         own = np.array([(o.east, o.north) for o in cameras], np.float64).reshape(-1, 2)
-        self.positions = np.concatenate([own, np.c_[radar.east.take(free), radar.north.take(free)]])
-        self.keys = [object_key(o) for o in cameras] + [("radar",) + keys[j] for j in self._free]
-        self._built: dict[int, FusedObject] = {}
+        self.positions = np.concatenate([own, rest.positions()])
+
+    @cached_property
+    def keys(self) -> list[tuple]:
+        return [object_key(o) for o in self.cameras] + [("radar",) + k for k in self.rest.keys]
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.cameras) + len(self.rest)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self)))]
         if i < 0:
             i += len(self)
-        if i < len(self.cameras):
-            return self.cameras[i]
-        obj = self._built.get(i)
-        if obj is None:
-            j = self._free[i - len(self.cameras)]
-            ais = self._ais.get(self._ais_links.get(self._radar.targets[j].key)) if self._ais_links else None
-            obj = self._built[i] = radar_object(self._radar, j, ais)
-        return obj
+        n = len(self.cameras)
+        return self.cameras[i] if i < n else self.rest[i - n]
 
 
 class FusedPicture:
@@ -129,7 +121,7 @@ class FusedPicture:
                         linked.add(obj.radar.key)
         radar = self.picture.store.snapshot(t, kind="radar")
         ais = self.picture.store.snapshot(t, kind="ais")
-        return MergedPicture(cameras, radar, ais, linked, pair_ais(radar, ais, FusionConfig()))
+        return MergedPicture(cameras, RadarOnly(radar, ais, linked, pair_ais(radar, ais, FusionConfig())))
 
     def evaluate(self, t: float) -> list[AlertRecord]:
         merged = self.merged(t)

@@ -27,7 +27,7 @@ hysteresis runs frame by frame as before. With `reassociate_s: 0` every frame is
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -418,19 +418,47 @@ def pair_ais(radar: Snapshot, ais: Snapshot, config: FusionConfig) -> dict[tuple
     return {rk[i]: ak[j] for i, j in zip(rows, cols) if cost[i, j] < INFEASIBLE / 2}
 
 
+class RadarOnly(Sequence):
+    """The radar targets of a snapshot that no camera track holds, as fused objects (with their
+    AIS identity). Their places and keys come from the snapshot's arrays; an object is built only
+    when first read (a node sees hundreds of targets, the geo rules look at the few in a zone)."""
+
+    def __init__(self, radar: Snapshot, ais: Snapshot, linked: set, ais_links: dict):
+        self.radar, self.ais_links = radar, ais_links
+        self._ais = dict(zip(ais.key_list(), ais.targets)) if len(ais) and ais_links else {}
+        keys = radar.key_list()
+        self.rows = [j for j, k in enumerate(keys) if k not in linked] if linked else list(range(len(keys)))
+        self.keys = keys if len(self.rows) == len(keys) else pick(keys, np.array(self.rows, np.int64))
+        self._built: dict[int, FusedObject] = {}
+
+    def positions(self) -> np.ndarray:
+        """(N, 2) east, north of the objects."""
+        rows = np.array(self.rows, np.int64)
+        return np.c_[self.radar.east.take(rows), self.radar.north.take(rows)]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        obj = self._built.get(i)
+        if obj is None:
+            j = self.rows[i]
+            r = self.radar
+            tg, cov = r.targets[j], r.cov[j]
+            ais = self._ais.get(self.ais_links.get(self.keys[i])) if self._ais else None
+            sigma = math.sqrt(max((float(cov[0, 0]) + float(cov[1, 1])) / 2, 0.0))
+            obj = self._built[i] = FusedObject(None, tg, ais, float(r.east[j]), float(r.north[j]), sigma,
+                                               tg.speed_mps, tg.course_deg)
+        return obj
+
+
 def radar_only(radar: Snapshot, ais: Snapshot, linked: set, ais_links: dict) -> list[FusedObject]:
     """The radar targets no camera track holds, as fused objects (with their AIS identity)."""
-    ais_by_key = dict(zip(ais.key_list(), ais.targets)) if len(ais) and ais_links else {}
-    keys = radar.key_list()
-    return [radar_object(radar, j, ais_by_key.get(ais_links.get(keys[j])) if ais_links else None)
-            for j in range(len(keys)) if keys[j] not in linked]
-
-
-def radar_object(radar: Snapshot, j: int, ais: Target | None) -> FusedObject:
-    """Radar target j of a snapshot as a fused object of its own (no camera sees it)."""
-    tg, cov = radar.targets[j], radar.cov[j]
-    sigma = math.sqrt(max((float(cov[0, 0]) + float(cov[1, 1])) / 2, 0.0))
-    return FusedObject(None, tg, ais, float(radar.east[j]), float(radar.north[j]), sigma, tg.speed_mps, tg.course_deg)
+    return list(RadarOnly(radar, ais, linked, ais_links))
 
 
 def inv2(c: np.ndarray) -> np.ndarray:

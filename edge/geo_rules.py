@@ -96,7 +96,7 @@ class GeoRuleEngine:
             if not visiting and not inside.any():
                 continue  # nobody in the zone, no visit under way: nothing for this rule to do
             if keys is None:
-                keys = getattr(objects, "keys", None) or [object_key(o) for o in objects]
+                keys = objects.keys if hasattr(objects, "keys") else [object_key(o) for o in objects]
             present = set()
             for i in range(len(keys)):
                 key = (rule.id,) + keys[i]

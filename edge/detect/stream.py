@@ -117,20 +117,15 @@ class DetectionStream:
                     yield self._finish(item)
             finally:
                 stop.set()
-                while reader.is_alive():  # unblock a reader waiting on a full queue; drop what it made
-                    try:
+                while True:  # unblock a reader waiting on a full queue; drop what it made
+                    alive = reader.is_alive()
+                    while not results.empty():
                         left = results.get_nowait()
                         if isinstance(left, Future):
                             left.cancel()
-                    except queue.Empty:
-                        reader.join(0.05)
-                while True:
-                    try:
-                        left = results.get_nowait()
-                    except queue.Empty:
+                    if not alive:
                         break
-                    if isinstance(left, Future):
-                        left.cancel()
+                    reader.join(0.05)
 
     def _finish(self, future: Future) -> tuple[Frame, Detections]:
         frame, det, started = future.result()
