@@ -93,9 +93,11 @@ def browser():
         b.close()
 
 
-def login(browser, world: World, name: str):
+def login(browser, world: World, name: str, init_script: str | None = None):
     context = browser.new_context(viewport={"width": 1500, "height": 900})
     page = context.new_page()
+    if init_script:
+        page.add_init_script(init_script)
     page.errors = []  # the page's uncaught exceptions: any is a bug, shown when a wait fails
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.goto(world.base + "/")
@@ -368,3 +370,34 @@ def test_a_config_the_node_refuses_shows_its_error_and_a_rollback_restores_it(wo
     versions = world.api.get(f"/api/v1/nodes/{SITE}/{NODE}/config").json()["versions"]
     assert [(v["version"], v["rollback_of"]) for v in versions][:2] == [("v4", 2), ("v3", None)]
     assert operator.locator("#config-node-error").count() == 0
+
+
+# A slow link to central: the page's reads of a node's config arrive 2 s late.
+SLOW_CONFIG_READS = """{const f = window.fetch; window.fetch = async (path, opts) => { const r = await f(path, opts);
+  if (/\\/config$/.test(path) && (opts?.method ?? "GET") === "GET") await new Promise(ok => setTimeout(ok, 2000));
+  return r; };}"""
+
+
+def test_text_typed_while_the_stored_config_loads_is_not_lost(browser, world):
+    """The editor waits for the stored version before it takes input: typing into it earlier was
+    overwritten when the version arrived, and a quick save then sent an empty config (the CI
+    failure this test was written for)."""
+    page = login(browser, world, "olek", SLOW_CONFIG_READS)
+    try:
+        page.click("#tabs button[data-view=nodes]")
+        page.click(f"#nodes tr[data-node='{SITE}/{NODE}'] .config-btn")
+        page.wait_for_selector("#config-view:not([hidden])")
+        assert page.locator("#config-yaml").evaluate("t => t.readOnly"), "editable before the stored config arrived"
+        assert page.locator("#config-save").is_disabled()
+        stored = world.api.get(f"/api/v1/nodes/{SITE}/{NODE}/config").json()["current"]
+        edited = stored["yaml"].replace("dwell_s: 1.0", "dwell_s: 1.5", 1)
+        assert edited != stored["yaml"]
+        page.fill("#config-yaml", edited)  # Playwright waits until the textarea is editable
+        page.click("#config-save")
+        wait_until(lambda: (current := world.api.get(f"/api/v1/nodes/{SITE}/{NODE}/config").json()["current"])
+                   and current["number"] == stored["number"] + 1 and current, 30, "the edited version stored")
+        assert page.locator("#config-yaml").input_value() == edited
+        assert world.api.get(f"/api/v1/nodes/{SITE}/{NODE}/config").json()["current"]["yaml"] == edited
+        assert page.errors == []
+    finally:
+        page.context.close()

@@ -390,12 +390,21 @@ async function loadNodes() {
 // --- node config editor ------------------------------------------------------------------------
 
 async function openConfig(site, node) {
-  state.config = { site, node, errors: [], data: null, dirty: false, desired: null };
+  const mine = state.config = { site, node, errors: [], data: null, dirty: false, desired: null };
+  // Read-only, and no saving, until the stored version is in: it replaces the editor's text, and
+  // anything typed or pasted before it arrived would be lost (or an empty text saved).
+  $("#config-yaml").readOnly = true;
+  $("#config-save").disabled = true;
   $("#config-view").hidden = false;
   $("#config-node").textContent = `Config of ${site}/${node}`;
   const editable = may("operator");
-  $("#config-yaml").readOnly = !editable;
-  const cfg = await api(`/api/v1/nodes/${site}/${node}/config`);
+  let cfg;
+  try {
+    cfg = await api(`/api/v1/nodes/${site}/${node}/config`);
+  } finally {
+    if (state.config === mine) { $("#config-yaml").readOnly = !editable; $("#config-save").disabled = false; }
+  }
+  if (state.config !== mine) return;  // closed, or another post's config opened, while this one loaded
   $("#config-yaml").value = cfg.current ? cfg.current.yaml : "";
   $("#config-message").textContent = cfg.current ? "" : editable ? "No config stored for this node yet: paste its YAML and save." : "No config stored for this node yet.";
   state.config.desired = cfg.state.desired_version;
