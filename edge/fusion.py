@@ -310,8 +310,12 @@ class Fusion:
                 del self._links[tid]  # the camera track is gone (or lost for long)
         if not made:
             return  # no link made this frame: each target still has one holder at most
-        # One radar target links to one camera track: the older link keeps it (the first made,
-        # of links made at the same time).
+        # One radar target links to one camera track. A link made this frame takes it from the
+        # track that held it: it won the assignment `confirm_frames` frames in a row against the
+        # holder's link bonus, so the holder went unsupported that long (it left the picture, or
+        # another track fits the target better). Of links made at once, the older keeps it. (The
+        # holder keeping it instead, a track the tracker lost held its target for `keep_s` while
+        # the track that replaced it won it every few frames and lost it again.)
         holders: dict[tuple[str, str], list[int]] = {}
         contested = False
         for tid, link in self._links.items():
@@ -324,7 +328,7 @@ class Fusion:
         if contested:
             for tids in holders.values():
                 if len(tids) > 1:
-                    keeper = min(tids, key=lambda tid: self._links[tid].since)
+                    keeper = min(tids, key=lambda tid: (self._links[tid].last_support != t, self._links[tid].since))
                     for tid in tids:
                         if tid != keeper:
                             self._links[tid].radar = None

@@ -184,6 +184,24 @@ def test_a_link_survives_a_short_radar_dropout(frame, camera):
     assert result.links == {1: ("radar", "11")}
 
 
+def test_a_track_that_replaces_a_lost_one_takes_its_target_after_confirmation(frame, camera):
+    """The tracker loses a person and picks them up again under a new id: the new track takes
+    the radar target once it has won it confirm_frames frames in a row, not when the lost
+    track's link runs out (keep_s), and keeps it."""
+    store = TrackStore(frame, {"radar": SensorAccuracy(range_sigma_m=2.0, bearing_sigma_deg=0.5, origin=(0.0, 0.0))})
+    fusion = Fusion("cam", camera, store, FusionConfig(confirm_frames=3, keep_s=5.0, reassociate_s=0.0))
+    person, target = (0.0, 60.0, 1.0, 0.0), {"11": (0.0, 60.0, 1.0, 0.0)}
+    assert step_many(fusion, store, camera, frame, {1: person}, target, 0.0, 5).links == {1: ("radar", "11")}
+    moved = (0.8 + 1.0, 60.0, 1.0, 0.0)  # where the person is from t = 1.0 on
+    history = []
+    for k in range(8):
+        t = 1.0 + 0.2 * k
+        history.append(step_many(fusion, store, camera, frame, {2: moved}, {"11": moved}, t, 1).links)
+        moved = (moved[0] + 0.2, 60.0, 1.0, 0.0)
+    assert history[:2] == [{}, {}], "a candidate until confirmed"
+    assert all(links == {2: ("radar", "11")} for links in history[2:]), history
+
+
 def test_ais_gives_the_radar_target_an_identity(frame, camera):
     store = TrackStore(frame, {"radar": SensorAccuracy(origin=(0.0, 0.0)), "ais": SensorAccuracy(position_sigma_m=10.0)})
     fusion = Fusion("cam", camera, store)
