@@ -65,8 +65,8 @@ class FusionBenchResult:
     fusion_ms: float  # the radar work's own time per frame (wall time on the loop's thread)
     links: float  # mean camera-radar links per frame
     added: float  # fused_ms / camera_ms - 1: what the radar adds to the per-frame time (median of rounds)
-    added_q1: float  # the rounds' lower and upper quartiles of `added`: how much the machine let it vary
-    added_q3: float
+    added_low: float  # 95% confidence interval of `added` (bootstrap of the rounds' median): on shared
+    added_high: float  # cores the rounds vary by several percent, so one median alone says little
     cpu_share: float  # fusion_ms / camera_ms: the radar work as if nothing overlapped it (median)
 
     def as_dict(self) -> dict:
@@ -211,7 +211,7 @@ def run_fusion_bench(
     seed: int = 0,
     on_round: Callable[[int, dict], None] | None = None,
 ) -> FusionBenchResult:
-    from edge.bench import _cycle, _take
+    from edge.bench import _cycle, _take, median_interval
     from edge.detect.detector import Detector
     from edge.detect.stream import DetectionStream
     from edge.sources import open_source
@@ -257,6 +257,7 @@ def run_fusion_bench(
         if on_round:
             on_round(i, row)
     med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
+    ci = median_interval([r["added"] for r in rows])
     return FusionBenchResult(
         source=source,
         rounds=rounds,
@@ -269,7 +270,7 @@ def run_fusion_bench(
         fusion_ms=med("fusion_ms"),
         links=float(np.mean(counts["links"])),
         added=med("added"),
-        added_q1=float(np.percentile([r["added"] for r in rows], 25)),
-        added_q3=float(np.percentile([r["added"] for r in rows], 75)),
+        added_low=ci[0],
+        added_high=ci[1],
         cpu_share=med("cpu_share"),
     )

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -68,3 +69,15 @@ def test_bench_reports_side_by_side_figures(videos: Path):
     assert result["latency_p99_ms"] >= result["latency_p50_ms"]
     assert r.stderr.count("round ") == 3
     assert "ratio full / best raw" in r.stdout
+
+
+def test_the_median_interval_brackets_the_median_and_narrows_with_more_rounds():
+    from edge.bench import median_interval
+
+    rng = np.random.default_rng(3)
+    few, many = rng.normal(0.05, 0.07, 12), rng.normal(0.05, 0.07, 120)
+    lo, hi = median_interval(list(few))
+    assert lo <= float(np.median(few)) <= hi
+    lo2, hi2 = median_interval(list(many))
+    assert lo2 <= 0.05 <= hi2 and hi2 - lo2 < hi - lo
+    assert median_interval([0.04] * 10) == (0.04, 0.04)

@@ -237,4 +237,5 @@ def test_fusion_bench_command_builds_the_stated_scene(videos: Path):
     assert got["links"] >= 30  # most people are confirmed by their radar target
     assert got["fused_ms"] > got["fusion_ms"] > 0 and got["camera_ms"] > 0
     assert got["added"] == pytest.approx(got["fused_ms"] / got["camera_ms"] - 1, abs=0.5)  # medians of per-round ratios
+    assert got["added_low"] <= got["added"] <= got["added_high"]
     assert "round 2/2" in r.stderr and "added to the per-frame time" in r.stdout

@@ -106,8 +106,8 @@ def run_fusion(args: argparse.Namespace) -> int:
           f"{r.sentences_per_frame:.1f} TTM sentences and {r.links:.1f} camera-radar links per frame")
     print(f"camera loop without radar:          {r.camera_ms:7.2f} ms/frame")
     print(f"camera loop with radar and fusion:  {r.fused_ms:7.2f} ms/frame")
-    print(f"added to the per-frame time:        {100 * r.added:7.1f} % (rounds' quartiles {100 * r.added_q1:.1f} to "
-          f"{100 * r.added_q3:.1f} %)")
+    print(f"added to the per-frame time:        {100 * r.added:7.1f} % (95% interval {100 * r.added_low:.1f} to "
+          f"{100 * r.added_high:.1f} %)")
     print(f"radar work's own time:              {r.fusion_ms:7.3f} ms/frame ({100 * r.cpu_share:.1f}% of the camera loop)")
     if args.json:
         print(json.dumps(r.as_dict()))
