@@ -37,7 +37,6 @@ def median_interval(values: list[float], level: float = 0.95, resamples: int = 4
     return float(np.percentile(medians, tail)), float(np.percentile(medians, 100 - tail))
 
 
-
 @dataclass(frozen=True)
 class BenchResult:
     model: str

@@ -313,9 +313,8 @@ class Fusion:
         # One radar target links to one camera track. A link made this frame takes it from the
         # track that held it: it won the assignment `confirm_frames` frames in a row against the
         # holder's link bonus, so the holder went unsupported that long (it left the picture, or
-        # another track fits the target better). Of links made at once, the older keeps it. (The
-        # holder keeping it instead, a track the tracker lost held its target for `keep_s` while
-        # the track that replaced it won it every few frames and lost it again.)
+        # another track fits the target better). Were the holder to keep it, a track the tracker
+        # lost would block the track that replaced it for `keep_s`. Otherwise the first made keeps it.
         holders: dict[tuple[str, str], list[int]] = {}
         contested = False
         for tid, link in self._links.items():
