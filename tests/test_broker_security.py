@@ -251,8 +251,18 @@ class Client:
         with self._cond:
             if not self._cond.wait_for(predicate, timeout):
                 raise AssertionError(f"{self.c._client_id.decode()}: no {what} within {timeout} s; "
-                                     f"broker log:\n{self.broker.mosquitto.log()[-3000:]}")
+                                     f"{self._reading()}; client log:\n" + "\n".join(self.log[-20:]) +
+                                     f"\nbroker log:\n{self.broker.mosquitto.log()[-3000:]}")
             return predicate()
+
+    def _reading(self) -> str:
+        """How far paho got with the packet it is reading: tells a slow transfer from one that
+        never started, when a wait gives up (paho's private state, read for this message only)."""
+        packet = getattr(self.c, "_in_packet", None)
+        if not isinstance(packet, dict):
+            return "paho's read state unknown"
+        return (f"paho reading packet type {packet.get('command', 0) >> 4}: {len(packet.get('packet', b''))} of "
+                f"{packet.get('remaining_length', 0)} bytes in")
 
     def connect(self, *, clean_start: bool = True, session_expiry: int | None = None) -> ReasonCode:
         """CONNECT and wait for the CONNACK; returns its reason code (success or refusal)."""
