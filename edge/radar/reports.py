@@ -15,7 +15,10 @@ KNOT = 1852.0 / 3600.0  # metres per second
 NAUTICAL_MILE = 1852.0
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, three
+# times the cost of a plain one, and a radar sends thousands of reports a second. Nothing
+# changes a report after its decoder made it; the store copies what it keeps.
+@dataclass(slots=True)
 class TargetReport:
     source: str  # the feed's id in the node config
     kind: Literal["radar", "ais"]
