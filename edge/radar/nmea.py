@@ -19,7 +19,9 @@ a fraction of its cost (a radar sends thousands a second); anything else goes th
 A plain TTM or TLL line is also framed by one pattern match instead of frame()'s steps; the
 checksum is verified all the same, and every other line (or one whose checksum fails) takes the
 general path, so the refusals and their counts are the general path's
-(tests/test_radar_nmea_fast.py holds the two paths to each other).
+(tests/test_radar_nmea_fast.py holds the two paths to each other). A plain TTM line, what a
+radar sends most, is first offered to a compiled scan that frames, checks and converts it in one
+pass (edge.radar.ttm_scan, held to the pattern path by tests/test_radar_ttm_scan.py).
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from dataclasses import dataclass
 from functools import reduce
 from operator import xor
 
+import numpy as np
 import pynmea2
 
 from edge.geo import bearing_distance, destination
+from edge.radar import ttm_scan
 from edge.radar.reports import KNOT, NAUTICAL_MILE, DecoderStats, TargetReport
 
 MAX_SENTENCE = 1024  # NMEA says 82 characters; real devices run longer, nothing sane runs this long
@@ -239,14 +243,21 @@ class NmeaDecoder:
         self.display: dict[str, object] = {}  # the radar's display state from RSD
         self._day: int | None = None  # UTC midnight (epoch s) of the date last seen in RMC/ZDA
         self._utc: float | None = None  # the UTC time (epoch s) that came with that date
+        self._floats, self._ints = np.empty(ttm_scan.N_FLOATS), np.empty(ttm_scan.N_INTS, np.int64)  # ttm_scan's out
         self._handlers = {
             "TTM": self._ttm, "TLL": self._tll, "GGA": self._gga, "RMC": self._rmc, "GLL": self._gll,
             "ZDA": self._zda, "HDT": self._hdt, "HDG": self._hdg, "OSD": self._osd, "RSD": self._rsd,
         }
 
     def feed(self, line: bytes | str, received: float) -> list[TargetReport]:
-        # A radar's usual line, a TTM or TLL with a correct checksum and nothing around it but
-        # whitespace, is framed by one pattern match; it gives what frame() and _parse() would.
+        # A radar's usual line, a plain TTM, is framed, checked and converted in one compiled
+        # scan (edge.radar.ttm_scan); what it declines takes the pattern path below.
+        if type(line) is bytes and line[3:7] == b"TTM," and len(line) <= MAX_SENTENCE \
+                and ttm_scan.scan(np.frombuffer(line, np.uint8), self._floats, self._ints) == ttm_scan.TTM:
+            self.stats.messages += 1
+            return self._run("TTM", self._ttm_scanned, line, received)
+        # A TTM or TLL with a correct checksum and nothing around it but whitespace is framed by
+        # one pattern match; it gives what frame() and _parse() would.
         plain = _PLAIN_TARGET.fullmatch(line) if type(line) is bytes and len(line) <= MAX_SENTENCE else None
         if plain is not None and reduce(xor, plain[1], 0) == int(plain[4], 16):
             self.stats.messages += 1
@@ -325,6 +336,15 @@ class NmeaDecoder:
             None if course is None else float(course), cog_unit, None if cpa is None else float(cpa),
             None if tcpa is None else float(tcpa), tod, name.strip(), status_code, ref, acq or "", received)
 
+    def _ttm_scanned(self, line: bytes, received: float) -> list[TargetReport]:
+        """A TTM line that ttm_scan converted (into self._floats, self._ints) as _ttm_plain would."""
+        distance, bearing, speed, course, cpa, tcpa, tod = [None if v != v else v for v in self._floats.tolist()]
+        number, brg_ref, cog_unit, unit, status_code, ref, acq, name_start, name_end = self._ints.tolist()
+        name = line[name_start:name_end].decode("ascii").strip() if name_end > name_start else ""
+        return self._ttm_build(f"{number:02d}", _LETTER[unit] or "N", distance, bearing, _LETTER[brg_ref], speed,
+                               course, _LETTER[cog_unit], cpa, tcpa, tod, name, _LETTER[status_code], _LETTER[ref],
+                               _LETTER[acq], received)
+
     def _ttm_fast(self, data: str, received: float) -> list[TargetReport]:
         reports = self._ttm_plain(data, received)
         if reports is None:
@@ -336,8 +356,15 @@ class NmeaDecoder:
         """A TTM's converted fields as a report: true angles, metres, the full UTC time."""
         per_unit, per_speed_unit = UNITS[unit]
         extra: dict[str, object] = {"sentence": "TTM", "status_code": status_code or None}
-        true_bearing = self._true_angle(bearing, brg_ref, received, extra, "bearing")
-        true_course = self._true_angle(course, cog_unit, received, extra, "course")
+        # A true angle in range (every radar at a post sends these) converts here; the rest in _true_angle.
+        if brg_ref == "T" and bearing is not None and 0.0 <= bearing <= 360.0:
+            true_bearing = bearing % 360.0
+        else:
+            true_bearing = self._true_angle(bearing, brg_ref, received, extra, "bearing")
+        if cog_unit == "T" and course is not None and 0.0 <= course <= 360.0:
+            true_course = course % 360.0
+        else:
+            true_course = self._true_angle(course, cog_unit, received, extra, "course")
         if cpa is not None:
             extra["cpa_m"] = cpa * per_unit
         if tcpa is not None:
@@ -585,6 +612,7 @@ _TTM_INDEX, _TLL_INDEX = _TALKER_TYPES["TTM"].name_to_idx, _TALKER_TYPES["TLL"].
 _D = r"\d{1,9}(?:\.\d{1,9})?"
 _TTM_PLAIN = re.compile(rf"(\d{{1,9}}),({_D})?,({_D})?,(T?),(-?{_D})?,({_D})?,(T?),(-?{_D})?,(-?{_D})?,([NKS]?),([^,]*),"
                         rf"([A-Z]?),([A-Z]?),(\d{{6}}(?:\.\d{{1,6}})?)?(?:,([A-Z]?))?")
+_LETTER = {c: chr(c) for c in range(65, 91)} | {0: "", -1: ""}  # ttm_scan's one-letter codes (-1: no field)
 _PLAIN_TARGET = re.compile(rb"[ \t\n\r\x0b\x0c]*\$([A-OQ-Z0-9][A-Z0-9](TTM|TLL),([ -)+-~]*))\*([0-9A-Fa-f]{2})[ \t\n\r\x0b\x0c]*")
 
 
