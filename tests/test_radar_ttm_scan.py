@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.radar import ttm_scan
-from edge.radar.nmea import _PLAIN_TARGET, NmeaDecoder
+from edge.radar.nmea import _PLAIN_TARGET, NmeaDecoder, SentenceError
 
 
 def signed(body: bytes) -> bytes:
@@ -73,13 +73,19 @@ def test_scan_declines_damage_and_keeps_the_general_refusals():
     good = signed(b"RATTM,01,0.48,263.6,T,0.0,2.9,T,0.48,,N,1 (B4G),T,,134601,M")
     assert check(good)[0].range_m == pytest.approx(0.48 * 1852)
     body = good[1:-3]
-    for bad in [good[:-1], good[:-2] + b"00", b"$" + body + b"*", b" \t" + good + b"\r\n", good + b"\x00",
-                signed(body.replace(b"RA", b"PA", 1)), signed(body.replace(b"134601", b"250000")),
-                signed(body.replace(b"0.48", b"0.", 1)), signed(body.replace(b"0.48", b".48", 1)),
-                signed(body + b",M"), signed(body.replace(b",T,", b",R,", 1)), signed(body.replace(b"263.6", b"400"))]:
-        check(bad)
-    # A bearing past 360 is converted by both and refused by both, in the shared build.
-    assert check(signed(body.replace(b"263.6", b"400"))) is not None
+    damaged = [good[:-1], good[:-2] + b"00", b"$" + body + b"*", good + b"\x00",  # cut, wrong, missing checksum; NUL
+               signed(body.replace(b"RA", b"PA", 1)), signed(body.replace(b"134601", b"250000")),  # talker P; 25 h
+               signed(body.replace(b"0.48", b"0.", 1)), signed(body.replace(b"0.48", b".48", 1)),  # not plain decimals
+               signed(body + b",M"), signed(body.replace(b",T,", b",R,", 1))]  # a 16th field; a relative bearing
+    for bad in damaged:
+        assert scanned(NmeaDecoder("arpa", position=(58.2123, 11.5475)), bad, 0.0) is None, bad
+        check(bad)  # and the decoder's own path judges it
+    # Whitespace around a line is the pattern's too: scanned, the same report.
+    assert check(b" \t" + good + b"\r\n") == check(good)
+    # A bearing past 360 parses as a plain decimal; the build they share refuses it for both.
+    with pytest.raises(SentenceError, match="bad bearing"):
+        scanned(NmeaDecoder("arpa"), signed(body.replace(b"263.6", b"400")), 0.0)
+    assert check(signed(body.replace(b"263.6", b"400"))) is SentenceError
 
 
 # Valid field values, and values at and around the edges of what the pattern takes.

@@ -356,15 +356,8 @@ class NmeaDecoder:
         """A TTM's converted fields as a report: true angles, metres, the full UTC time."""
         per_unit, per_speed_unit = UNITS[unit]
         extra: dict[str, object] = {"sentence": "TTM", "status_code": status_code or None}
-        # A true angle in range (every radar at a post sends these) converts here; the rest in _true_angle.
-        if brg_ref == "T" and bearing is not None and 0.0 <= bearing <= 360.0:
-            true_bearing = bearing % 360.0
-        else:
-            true_bearing = self._true_angle(bearing, brg_ref, received, extra, "bearing")
-        if cog_unit == "T" and course is not None and 0.0 <= course <= 360.0:
-            true_course = course % 360.0
-        else:
-            true_course = self._true_angle(course, cog_unit, received, extra, "course")
+        true_bearing = self._true_angle(bearing, brg_ref, received, extra, "bearing")
+        true_course = self._true_angle(course, cog_unit, received, extra, "course")
         if cpa is not None:
             extra["cpa_m"] = cpa * per_unit
         if tcpa is not None:
