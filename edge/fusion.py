@@ -34,6 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import linear_sum_assignment
 
+from edge import links as hysteresis
 from edge import pairing
 from edge.geo import LocalFrame
 from edge.ground_velocity import GroundVelocities
@@ -94,15 +95,6 @@ class FusedObject:
 
 
 @dataclass
-class _Link:
-    radar: tuple[str, str]
-    since: float
-    last_support: float
-    candidate: tuple[str, str] | None = None
-    candidate_wins: int = 0
-
-
-@dataclass
 class FusionResult:
     links: dict[int, tuple[str, str]]  # camera track id -> radar target key
     ais_links: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # radar key -> AIS key
@@ -154,11 +146,19 @@ class Fusion:
         self.store = store
         self.config = config or FusionConfig()
         self.anchor = anchor
-        self._links: dict[int, _Link] = {}
-        self._settled: dict[int, tuple[str, str]] = {}  # camera track id -> target of its settled link
+        # The links, a row per camera track (the rows of _smoothed): edge.links's arrays, their
+        # targets named by the integers of _uid_of. A track that leaves keeps its link for
+        # `keep_s` in _gone, in case the tracker finds it again under the same id.
+        self._link = hysteresis.empty(0)
+        self._settled = np.zeros(0, bool)  # rows whose link may be held without a global association
+        self._gone: dict[int, tuple] = {}  # camera track id -> its row of the link arrays
+        self._uid_of: dict[tuple[str, str], int] = {}  # radar target key -> its integer
+        self._key_of: dict[int, tuple[str, str]] = {}
+        self._next_uid = 0
         self._smoothed = np.zeros((0, 0))  # last frame's smoothed pair costs (NaN: out of the gate or never seen)
         self._ids: list[int] = []  # camera track id of each row of _smoothed
         self._keys: list[tuple[str, str]] = []  # radar target key of each column of _smoothed
+        self._col_uid = np.zeros(0, np.int64)  # the integer of each column's target
         self._rows: dict[int, int] = {}  # camera track id -> row of _smoothed
         self._cols: dict[tuple[str, str], int] = {}  # radar target key -> column of _smoothed
         self._ground = GroundVelocities(self.config.velocity_window_s)  # per camera track
@@ -185,12 +185,14 @@ class Fusion:
         all_keys = radar.key_list()
         keys = all_keys if len(cols) == len(radar) else pick(all_keys, cols)
         arrived = ids != self._ids and not self._rows.keys() >= set(ids)  # a camera track new to the fusion
-        self._carry(ids, keys)
-        proposal: dict[int, tuple[str, str]] = {}
+        self._carry(ids, keys, t)
+        link_col = hysteresis.columns_of(self._link[0], self._col_uid)
         if ids and keys:
-            self._associate(ids, keys, on_ground, (cam_pos, cam_cov, cam_vel, float(cx), float(cy), per_sigma), rad,
-                            self._global_due(t, arrived), proposal)
-        self._update_links(ids, proposal, t)
+            proposal = self._associate(on_ground, (cam_pos, cam_cov, cam_vel, float(cx), float(cy), per_sigma), rad,
+                                       self._global_due(t, arrived), link_col)
+        else:
+            proposal = np.full(len(ids), -1, np.int64)
+        self._update_links(proposal, t)
         self._last_t = t
         ais_links = self._pair_ais(radar, ais)
         return self._result(tracks, ids, cam_pos, cam_cov, radar, ais, ais_links, t)
@@ -213,52 +215,102 @@ class Fusion:
             return True
         return False
 
-    def _carry(self, ids: list[int], keys: list[tuple[str, str]]) -> None:
-        """Last frame's smoothed costs in this frame's rows (tracks) and columns (targets in view);
-        NaN for a track or target new to them. No per-pair Python: looked up by id and key."""
-        if ids == self._ids and keys == self._keys:
-            return
+    def _carry(self, ids: list[int], keys: list[tuple[str, str]], t: float) -> None:
+        """Last frame's smoothed costs and links in this frame's rows (tracks) and columns
+        (targets in view); NaN for a track or target new to them. No per-pair Python: looked up
+        by id and key."""
+        if ids != self._ids:
+            self._carry_rows(ids, t)
+        elif self._gone:
+            self._forget_gone(t)
+        if keys != self._keys:
+            self._carry_cols(keys)
+
+    def _carry_rows(self, ids: list[int], t: float) -> None:
         rows = np.array([self._rows.get(tid, -1) for tid in ids], dtype=np.int64)
-        cols = np.array([self._cols.get(k, -1) for k in keys], dtype=np.int64)
-        prev = np.full((len(ids), len(keys)), np.nan)
-        r_ok, c_ok = (rows >= 0).nonzero()[0], (cols >= 0).nonzero()[0]
-        if len(r_ok) and len(c_ok):
-            prev[np.ix_(r_ok, c_ok)] = self._smoothed.take(rows.take(r_ok), 0).take(cols.take(c_ok), 1)
-        self._smoothed = prev
-        self._ids, self._keys = list(ids), list(keys)
+        kept = rows >= 0
+        r_ok = kept.nonzero()[0]
+        old_rows = rows.take(r_ok)
+        smoothed = np.full((len(ids), len(self._keys)), np.nan)
+        smoothed[r_ok] = self._smoothed.take(old_rows, 0)
+        link = hysteresis.empty(len(ids))
+        for new, old in zip(link, self._link):
+            new[r_ok] = old.take(old_rows)
+        settled = np.zeros(len(ids), bool)
+        settled[r_ok] = self._settled.take(old_rows)
+        alive = set(ids)
+        for tid, r in self._rows.items():  # tracks that left keep their link records a while
+            if tid not in alive and self._link[5][r]:
+                self._gone[tid] = tuple(a[r] for a in self._link)
+        for i in (~kept).nonzero()[0].tolist():  # a track found again has its record back
+            record = self._gone.pop(ids[i], None)
+            if record is not None:
+                for a, v in zip(link, record):
+                    a[i] = v
+        self._smoothed, self._link, self._settled = smoothed, link, settled
+        self._ids = list(ids)
         self._rows = {tid: i for i, tid in enumerate(ids)}
+        self._forget_gone(t)
+
+    def _forget_gone(self, t: float) -> None:
+        """Drop the records of tracks gone with no link, or whose link went unsupported too long."""
+        keep_s = self.config.keep_s
+        for tid in [tid for tid, (link, _, support, *_) in self._gone.items() if link < 0 or t - support > keep_s]:
+            del self._gone[tid]
+
+    def _carry_cols(self, keys: list[tuple[str, str]]) -> None:
+        cols = np.array([self._cols.get(k, -1) for k in keys], dtype=np.int64)
+        c_ok = (cols >= 0).nonzero()[0]
+        smoothed = np.full((len(self._ids), len(keys)), np.nan)
+        smoothed[:, c_ok] = self._smoothed.take(cols.take(c_ok), 1)
+        self._smoothed = smoothed
+        uid_of = self._uid_of
+        if len(uid_of) > 4 * (len(keys) + len(self._ids) + len(self._gone)) + 1024:
+            self._prune_uids()
+        uids = []
+        for k in keys:
+            u = uid_of.get(k)
+            if u is None:
+                u = uid_of[k] = self._next_uid
+                self._key_of[u] = k
+                self._next_uid += 1
+            uids.append(u)
+        self._col_uid = np.array(uids, np.int64)
+        self._keys = list(keys)
         self._cols = {k: j for j, k in enumerate(keys)}
 
-    def _associate(self, ids, keys, on_ground: np.ndarray, camera: tuple, rad: np.ndarray, everything: bool,
-                   proposal: dict) -> None:
-        """Propose this frame's pairs. A global frame (`everything`) smooths the costs of every
-        track on the ground with every target in view and lets one assignment (Hungarian) pick
-        the pairs. Otherwise a settled link (made before the last global association, supported
-        last frame, no challenger) that still passes its gates keeps its target, and the
-        assignment runs over the other tracks and the targets no settled link holds. The pair
-        arithmetic is edge.pairing's; the track's current link gets `link_bonus` there."""
+    def _prune_uids(self) -> None:
+        """Forget the integers of targets that no column and no link names (targets come and go
+        for as long as the node runs)."""
+        used = set(self._col_uid.tolist()) | set(self._link[0].tolist()) | set(self._link[3].tolist())
+        for record in self._gone.values():
+            used.update((record[0], record[3]))
+        self._key_of = {u: k for u, k in self._key_of.items() if u in used}
+        self._uid_of = {k: u for u, k in self._key_of.items()}
+
+    def _associate(self, on_ground: np.ndarray, camera: tuple, rad: np.ndarray, everything: bool,
+                   link_col: np.ndarray) -> np.ndarray:
+        """Propose this frame's pairs: a column (target in view) per track, -1 for none. A global
+        frame (`everything`) smooths the costs of every track on the ground with every target in
+        view and lets one assignment (Hungarian) pick the pairs. Otherwise a settled link (made
+        before the last global association, supported last frame, no challenger) that still
+        passes its gates keeps its target, and the assignment runs over the other tracks and the
+        targets no settled link holds. The pair arithmetic is edge.pairing's; the track's current
+        link gets `link_bonus` there."""
         cfg = self.config
-        col_of, links = self._cols, self._links
-        link_col = np.array([-1 if (link := links.get(tid)) is None or link.radar is None else col_of.get(link.radar, -1)
-                             for tid in ids], np.int64)
         held_rows = _NO_ROWS
-        if not everything and self._settled:
+        if not everything and self._settled.any():
             # A settled link's target is its link's (both were set at the end of the last frame).
-            settled = self._settled
-            held_rows = np.array([i for i, tid in enumerate(ids) if tid in settled], np.int64)
-            held_rows = held_rows[link_col.take(held_rows) >= 0]
+            held_rows = (self._settled & (link_col >= 0)).nonzero()[0]
         held_cols = link_col.take(held_rows)
         held_ok, rows, cols, sub = pairing.associate(*camera, rad, self._smoothed, on_ground, held_rows, held_cols,
                                                      link_col, cfg.gate, cfg.velocity_gate, cfg.smoothing,
                                                      cfg.link_bonus)
-        if len(held_rows):
-            for i, j in zip(held_rows[held_ok].tolist(), held_cols[held_ok].tolist()):
-                proposal[ids[i]] = keys[j]
+        pick_a = pick_b = _NO_ROWS
         if len(rows) and len(cols):
-            sub_rows, sub_cols = rows.tolist(), cols.tolist()
-            for a, b in zip(*linear_sum_assignment(sub)):
-                if sub[a, b] < INFEASIBLE / 2:
-                    proposal[ids[sub_rows[a]]] = keys[sub_cols[b]]
+            pick_a, pick_b = linear_sum_assignment(sub)
+        return hysteresis.proposal(len(link_col), held_rows, held_cols, held_ok, rows, cols, pick_a, pick_b, sub,
+                                   INFEASIBLE)
 
     def _in_view(self, radar: Snapshot, cx: float, cy: float, per_sigma: float) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the radar targets within the camera's horizontal view (with a margin wider
@@ -273,64 +325,26 @@ class Fusion:
         return pairing.radar_side(radar.east, radar.north, radar.cov, radar.velocity, cx, cy, centre, half, per_sigma,
                                   cfg.bearing_sigma_deg, cfg.bearing_gate)
 
-    def _update_links(self, ids: list[int], proposal: dict[int, tuple[str, str]], t: float) -> None:
+    def _update_links(self, proposal: np.ndarray, t: float) -> None:
+        """The hysteresis (edge.links.update) on this frame's proposal. One radar target links to
+        one camera track. A link made this frame takes it from the track that held it: it won the
+        assignment `confirm_frames` frames in a row against the holder's link bonus, so the holder
+        went unsupported that long (it left the picture, or another track fits the target
+        better). Were the holder to keep it, a track the tracker lost would block the track that
+        replaced it for `keep_s`. That holds for the links of tracks gone from the picture too."""
         cfg = self.config
-        made = False  # whether a link took a target this frame (only then can two hold one)
-        for tid in ids:
-            want = proposal.get(tid)
-            link = self._links.get(tid)
-            if link is None:
-                if want is None:
+        link, since, support = self._link[0], self._link[1], self._link[2]
+        made = hysteresis.update(proposal, self._col_uid, *self._link, t, cfg.confirm_frames, cfg.keep_s)
+        if made and self._gone:
+            held = {u: i for i, u in enumerate(link.tolist()) if u >= 0}
+            for tid, record in list(self._gone.items()):
+                i = held.get(record[0])
+                if i is None:
                     continue
-                link = self._links[tid] = _Link(radar=want, since=t, last_support=t, candidate=want, candidate_wins=1)
-                if cfg.confirm_frames > 1:
-                    link.radar = None  # not linked yet: a candidate
+                if (support[i] != t, since[i]) <= (record[2] != t, record[1]):
+                    self._gone[tid] = (-1,) + record[1:]
                 else:
-                    made = True
-                continue
-            if want is not None and want == link.radar:
-                link.last_support, link.candidate, link.candidate_wins = t, None, 0
-                continue
-            if want is not None:
-                if want == link.candidate:
-                    link.candidate_wins += 1
-                else:
-                    link.candidate, link.candidate_wins = want, 1
-                if link.candidate_wins >= cfg.confirm_frames:
-                    link.radar, link.since, link.last_support = want, t, t
-                    link.candidate, link.candidate_wins = None, 0
-                    made = True
-                    continue
-            if link.radar is not None and t - link.last_support > cfg.keep_s:
-                link.radar = None
-        alive = set(ids)
-        for tid in [k for k in self._links if k not in alive]:
-            link = self._links[tid]
-            if link.radar is None or t - link.last_support > cfg.keep_s:
-                del self._links[tid]  # the camera track is gone (or lost for long)
-        if not made:
-            return  # no link made this frame: each target still has one holder at most
-        # One radar target links to one camera track. A link made this frame takes it from the
-        # track that held it: it won the assignment `confirm_frames` frames in a row against the
-        # holder's link bonus, so the holder went unsupported that long (it left the picture, or
-        # another track fits the target better). Were the holder to keep it, a track the tracker
-        # lost would block the track that replaced it for `keep_s`. Otherwise the first made keeps it.
-        holders: dict[tuple[str, str], list[int]] = {}
-        contested = False
-        for tid, link in self._links.items():
-            if link.radar is not None:
-                if link.radar in holders:
-                    holders[link.radar].append(tid)
-                    contested = True
-                else:
-                    holders[link.radar] = [tid]
-        if contested:
-            for tids in holders.values():
-                if len(tids) > 1:
-                    keeper = min(tids, key=lambda tid: (self._links[tid].last_support != t, self._links[tid].since))
-                    for tid in tids:
-                        if tid != keeper:
-                            self._links[tid].radar = None
+                    link[i] = -1
 
     def _pair_ais(self, radar: Snapshot, ais: Snapshot) -> dict[tuple[str, str], tuple[str, str]]:
         return pair_ais(radar, ais, self.config)
@@ -338,24 +352,19 @@ class Fusion:
     def _result(self, tracks, ids, cam_pos, cam_cov, radar: Snapshot, ais: Snapshot, ais_links, t: float) -> FusionResult:
         """This frame's links, and the settled ones for the next frame; the fused objects are built
         when first asked for."""
-        links: dict[int, tuple[str, str]] = {}
-        settled: dict[int, tuple[str, str]] = {}
-        in_view, present = self._cols, None
-        last_global = self._last_global
-        for tid in ids:
-            link = self._links.get(tid)
-            if link is None or link.radar is None:
-                continue
-            key = link.radar
-            if key not in in_view:
-                if present is None:
-                    present = set(radar.key_list())
-                if key not in present:
-                    continue
-            links[tid] = key
-            if link.candidate is None and link.last_support == t and link.since <= last_global:
-                settled[tid] = key
-        self._settled = settled
+        link = self._link[0]
+        self._settled = hysteresis.settled(*self._link[:4], t, self._last_global)
+        col = hysteresis.columns_of(link, self._col_uid)
+        keys = self._keys
+        linked = (link >= 0).nonzero()[0].tolist()
+        links: dict[int, tuple[str, str]] = {ids[i]: keys[j] for i, j in zip(linked, col.take(linked).tolist()) if j >= 0}
+        if len(links) < len(linked):  # a link whose target is out of view: it stands while the target lives
+            present = set(radar.key_list())
+            for i in linked:
+                key = self._key_of[int(link[i])]
+                if col[i] < 0 and key in present:
+                    links[ids[i]] = key
+            links = {tid: links[tid] for tid in ids if tid in links}  # in the tracks' order
         tracks = list(tracks)
 
         def build() -> list[FusedObject]:

@@ -202,6 +202,24 @@ def test_a_track_that_replaces_a_lost_one_takes_its_target_after_confirmation(fr
     assert all(links == {2: ("radar", "11")} for links in history[2:]), history
 
 
+def test_a_track_found_again_under_its_id_keeps_its_link_within_keep_s(frame, camera):
+    """The tracker misses a person for a few frames and finds them again under the same id: the
+    link comes back with the track at once (no new confirmation), as long as the gap is shorter
+    than keep_s; after a longer gap the track must win its target again."""
+    store = TrackStore(frame, {"radar": SensorAccuracy(range_sigma_m=2.0, bearing_sigma_deg=0.5, origin=(0.0, 0.0))})
+    fusion = Fusion("cam", camera, store, FusionConfig(confirm_frames=3, keep_s=1.0, reassociate_s=0.0))
+    person = lambda t: {1: (-4.0 + t, 60.0, 1.0, 0.0)}  # noqa: E731
+    target = lambda t: {"11": (-4.0 + t, 60.0, 1.0, 0.0)}  # noqa: E731
+    assert step_many(fusion, store, camera, frame, person(0.0), target(0.0), 0.0, 5).links == {1: ("radar", "11")}
+    assert step_many(fusion, store, camera, frame, {}, target(1.0), 1.0, 3).links == {}  # the track is missed
+    assert step_many(fusion, store, camera, frame, person(1.6), target(1.6), 1.6, 1).links == {1: ("radar", "11")}
+    step_many(fusion, store, camera, frame, person(1.8), target(1.8), 1.8, 3)
+    assert step_many(fusion, store, camera, frame, {}, target(2.4), 2.4, 8).links == {}  # missed for 1.6 s
+    again = [step_many(fusion, store, camera, frame, person(4.0 + 0.2 * k), target(4.0 + 0.2 * k), 4.0 + 0.2 * k, 1).links
+             for k in range(3)]
+    assert again == [{}, {}, {1: ("radar", "11")}], "a candidate again until confirmed"
+
+
 def test_ais_gives_the_radar_target_an_identity(frame, camera):
     store = TrackStore(frame, {"radar": SensorAccuracy(origin=(0.0, 0.0)), "ais": SensorAccuracy(position_sigma_m=10.0)})
     fusion = Fusion("cam", camera, store)

@@ -27,7 +27,7 @@ def run(camera, frame, config: FusionConfig, radar_at, people, frames: int, dt_s
         for tgt, (e, n, ve, vn) in radar_at(k).items():
             store.add(report(tgt, t, e, n, frame, speed=math.hypot(ve, vn), course=math.degrees(math.atan2(ve, vn)) % 360))
         tracks = [person_track(tid, camera, e, n, t) for tid, (e, n) in people(k).items()]
-        settled_before = bool(fusion._settled)
+        settled_before = bool(fusion._settled.any())
         out.append(dict(fusion.step(tracks, t).links))
         used += settled_before and fusion._last_global != t  # a frame between global associations
     assert config.reassociate_s == 0 or used >= frames // 3, "settled links were used"
