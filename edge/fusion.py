@@ -151,7 +151,7 @@ class Fusion:
         # `keep_s` in _gone, in case the tracker finds it again under the same id.
         self._link = hysteresis.empty(0)
         self._settled = np.zeros(0, bool)  # rows whose link may be held without a global association
-        self._gone: dict[int, tuple] = {}  # camera track id -> its row of the link arrays
+        self._gone: dict[int, hysteresis.Links] = {}  # camera track id -> its row of the link arrays
         self._uid_of: dict[tuple[str, str], int] = {}  # radar target key -> its integer
         self._key_of: dict[int, tuple[str, str]] = {}
         self._next_uid = 0
@@ -186,7 +186,7 @@ class Fusion:
         keys = all_keys if len(cols) == len(radar) else pick(all_keys, cols)
         arrived = ids != self._ids and not self._rows.keys() >= set(ids)  # a camera track new to the fusion
         self._carry(ids, keys, t)
-        link_col = hysteresis.columns_of(self._link[0], self._col_uid)
+        link_col = hysteresis.columns_of(self._link.link, self._col_uid)
         if ids and keys:
             proposal = self._associate(on_ground, (cam_pos, cam_cov, cam_vel, float(cx), float(cy), per_sigma), rad,
                                        self._global_due(t, arrived), link_col)
@@ -240,13 +240,12 @@ class Fusion:
         settled[r_ok] = self._settled.take(old_rows)
         alive = set(ids)
         for tid, r in self._rows.items():  # tracks that left keep their link records a while
-            if tid not in alive and self._link[5][r]:
-                self._gone[tid] = tuple(a[r] for a in self._link)
+            if tid not in alive and self._link.has[r]:
+                self._gone[tid] = self._link.row(r)
         for i in (~kept).nonzero()[0].tolist():  # a track found again has its record back
             record = self._gone.pop(ids[i], None)
             if record is not None:
-                for a, v in zip(link, record):
-                    a[i] = v
+                link.set_row(i, record)
         self._smoothed, self._link, self._settled = smoothed, link, settled
         self._ids = list(ids)
         self._rows = {tid: i for i, tid in enumerate(ids)}
@@ -255,7 +254,7 @@ class Fusion:
     def _forget_gone(self, t: float) -> None:
         """Drop the records of tracks gone with no link, or whose link went unsupported too long."""
         keep_s = self.config.keep_s
-        for tid in [tid for tid, (link, _, support, *_) in self._gone.items() if link < 0 or t - support > keep_s]:
+        for tid in [tid for tid, r in self._gone.items() if r.link < 0 or t - r.support > keep_s]:
             del self._gone[tid]
 
     def _carry_cols(self, keys: list[tuple[str, str]]) -> None:
@@ -282,9 +281,9 @@ class Fusion:
     def _prune_uids(self) -> None:
         """Forget the integers of targets that no column and no link names (targets come and go
         for as long as the node runs)."""
-        used = set(self._col_uid.tolist()) | set(self._link[0].tolist()) | set(self._link[3].tolist())
+        used = set(self._col_uid.tolist()) | set(self._link.link.tolist()) | set(self._link.cand.tolist())
         for record in self._gone.values():
-            used.update((record[0], record[3]))
+            used.update((record.link, record.cand))
         self._key_of = {u: k for u, k in self._key_of.items() if u in used}
         self._uid_of = {k: u for u, k in self._key_of.items()}
 
@@ -309,8 +308,7 @@ class Fusion:
         pick_a = pick_b = _NO_ROWS
         if len(rows) and len(cols):
             pick_a, pick_b = linear_sum_assignment(sub)
-        return hysteresis.proposal(len(link_col), held_rows, held_cols, held_ok, rows, cols, pick_a, pick_b, sub,
-                                   INFEASIBLE)
+        return hysteresis.proposal(len(link_col), held_rows, held_cols, held_ok, rows, cols, pick_a, pick_b, sub)
 
     def _in_view(self, radar: Snapshot, cx: float, cy: float, per_sigma: float) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the radar targets within the camera's horizontal view (with a margin wider
@@ -333,16 +331,16 @@ class Fusion:
         better). Were the holder to keep it, a track the tracker lost would block the track that
         replaced it for `keep_s`. That holds for the links of tracks gone from the picture too."""
         cfg = self.config
-        link, since, support = self._link[0], self._link[1], self._link[2]
+        link, since, support = self._link.link, self._link.since, self._link.support
         made = hysteresis.update(proposal, self._col_uid, *self._link, t, cfg.confirm_frames, cfg.keep_s)
         if made and self._gone:
             held = {u: i for i, u in enumerate(link.tolist()) if u >= 0}
             for tid, record in list(self._gone.items()):
-                i = held.get(record[0])
+                i = held.get(record.link)
                 if i is None:
                     continue
-                if (support[i] != t, since[i]) <= (record[2] != t, record[1]):
-                    self._gone[tid] = (-1,) + record[1:]
+                if (support[i] != t, since[i]) <= (record.support != t, record.since):
+                    self._gone[tid] = record._replace(link=-1)
                 else:
                     link[i] = -1
 
@@ -352,19 +350,22 @@ class Fusion:
     def _result(self, tracks, ids, cam_pos, cam_cov, radar: Snapshot, ais: Snapshot, ais_links, t: float) -> FusionResult:
         """This frame's links, and the settled ones for the next frame; the fused objects are built
         when first asked for."""
-        link = self._link[0]
-        self._settled = hysteresis.settled(*self._link[:4], t, self._last_global)
-        col = hysteresis.columns_of(link, self._col_uid)
-        keys = self._keys
-        linked = (link >= 0).nonzero()[0].tolist()
-        links: dict[int, tuple[str, str]] = {ids[i]: keys[j] for i, j in zip(linked, col.take(linked).tolist()) if j >= 0}
-        if len(links) < len(linked):  # a link whose target is out of view: it stands while the target lives
-            present = set(radar.key_list())
-            for i in linked:
-                key = self._key_of[int(link[i])]
-                if col[i] < 0 and key in present:
-                    links[ids[i]] = key
-            links = {tid: links[tid] for tid in ids if tid in links}  # in the tracks' order
+        lk = self._link
+        self._settled = hysteresis.settled(lk.link, lk.since, lk.support, lk.cand, t, self._last_global)
+        col = hysteresis.columns_of(lk.link, self._col_uid)
+        keys, present = self._keys, None
+        links: dict[int, tuple[str, str]] = {}
+        linked = (lk.link >= 0).nonzero()[0].tolist()
+        for i, j in zip(linked, col.take(linked).tolist()):
+            if j >= 0:
+                links[ids[i]] = keys[j]
+                continue
+            # a link whose target is out of view: it stands while the target lives
+            key = self._key_of[int(lk.link[i])]
+            if present is None:
+                present = set(radar.key_list())
+            if key in present:
+                links[ids[i]] = key
         tracks = list(tracks)
 
         def build() -> list[FusedObject]:

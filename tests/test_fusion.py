@@ -220,6 +220,31 @@ def test_a_track_found_again_under_its_id_keeps_its_link_within_keep_s(frame, ca
     assert again == [{}, {}, {1: ("radar", "11")}], "a candidate again until confirmed"
 
 
+def test_targets_that_come_and_go_for_long_do_not_grow_the_fusion_or_break_its_links(frame, camera):
+    """A node runs for months and radar targets come and go: the fusion's integer names for
+    target keys are pruned (only those a column or a link still uses are kept), and a link made
+    before a prune is the same link after it, also when its target was out of view just then."""
+    store = TrackStore(frame, {"radar": SensorAccuracy(range_sigma_m=2.0, bearing_sigma_deg=0.5, origin=(0.0, 0.0),
+                                                       stale_s=0.5)})
+    fusion = Fusion("cam", camera, store, FusionConfig(confirm_frames=3, keep_s=1.0))
+    sizes, linked, away = [], [], []
+    for k in range(200):
+        t = 0.2 * k
+        away.append(k > 10 and k % 10 < 4)  # the radar's target jumps out of the camera's view for 0.8 s
+        store.add(report("11", t, 200.0 if away[-1] else -4.0 + 0.2 * t, 60.0, frame, speed=0.2, course=90.0))
+        for n in range(20):  # clutter in view, each plot a new target that lives a frame or two
+            store.add(report(f"c{k}-{n}", t, -10.0 + n, 90.0 + (k % 7), frame))
+        store.expire(t)
+        result = fusion.step([person_track(1, camera, -4.0 + 0.2 * t, 60.0, t)], t)
+        sizes.append(len(fusion._uid_of))
+        linked.append(result.links.get(1))
+    pruned = [k for k in range(1, len(sizes)) if sizes[k] < sizes[k - 1]]
+    assert sizes[60] > 1000, "every clutter plot was in view and named"
+    assert max(sizes) < 1300 and pruned, "4,001 names unpruned"
+    assert any(away[k - 1] for k in pruned), "a prune while the linked target was out of view (its last frame)"
+    assert all(key == ("radar", "11") for key in linked[5:]), linked
+
+
 def test_ais_gives_the_radar_target_an_identity(frame, camera):
     store = TrackStore(frame, {"radar": SensorAccuracy(origin=(0.0, 0.0)), "ais": SensorAccuracy(position_sigma_m=10.0)})
     fusion = Fusion("cam", camera, store)
