@@ -41,7 +41,9 @@ class VideoBenchResult:
     beside_ingest: bool = True  # the thread beside the camera ingested the sweeps too
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        # Six significant figures, not decimal places: a small sweep's extraction takes a few
+        # milliseconds, and five places of a second lost a tenth of a percent of it.
+        return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 def sweep_datagrams(sweep, cell_m: float = 15.0) -> list[bytes]:
