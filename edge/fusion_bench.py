@@ -68,6 +68,10 @@ class FusionBenchResult:
     added_low: float  # 95% confidence interval of `added` (bootstrap of the rounds' median): on shared
     added_high: float  # cores the rounds vary by several percent, so one median alone says little
     cpu_share: float  # fusion_ms / camera_ms: the radar work as if nothing overlapped it (median)
+    # With `parts`: what the radar work's first parts alone add (median of rounds), each measured
+    # as a variant of its own in the same rounds: ingest (and expiry); ingest and the fusion step.
+    added_ingest: float | None = None
+    added_step: float | None = None
 
     def as_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -170,9 +174,11 @@ class FusionScene:
         self._geo_due = 0.0
         self._expiry_due = 0.0
 
-    def radar_work(self, k: int, tracks) -> float:
+    def radar_work(self, k: int, tracks, upto: str = "all") -> float:
         """Radar ingest, fusion, the fused picture's update and the geo rules (2 Hz) for frame k;
-        returns the seconds it took."""
+        returns the seconds it took. `upto` stops early, to see what each part adds: "ingest"
+        (decoding into the store and expiry), "step" (and the fusion step); the counts are kept
+        for whole frames only."""
         from edge.pipeline import FrameResult
         from edge.sources import Frame
 
@@ -184,7 +190,11 @@ class FusionScene:
         if t >= self._expiry_due:  # as a node's expiry thread does (edge.radar.picture)
             self.picture.store.expire(wall)
             self._expiry_due = t + EXPIRE_EVERY_S
+        if upto == "ingest":
+            return time.perf_counter() - start
         result = self.fusion.step(tracks, wall)
+        if upto == "step":
+            return time.perf_counter() - start
         self.fused.update(self.camera.id, FrameResult(Frame(self.image, k, t, "bench"), self.detections[k], tracks, [], [],
                                                       result, wall), self.cam_model)
         if t >= self._geo_due:
@@ -209,6 +219,7 @@ def run_fusion_bench(
     frames_per_round: int = 60,
     rounds: int = 12,
     seed: int = 0,
+    parts: bool = False,
     on_round: Callable[[int, dict], None] | None = None,
 ) -> FusionBenchResult:
     from edge.bench import _cycle, _take, median_interval
@@ -217,6 +228,8 @@ def run_fusion_bench(
     from edge.sources import open_source
     from edge.track import Tracker
 
+    if rounds < 2:
+        raise ValueError(f"rounds must be 2 or more, not {rounds}: the interval of a median needs two")
     first = next(iter(open_source(source)))
     total = frames_per_round * (rounds + 1)
     detector = Detector(bench_config(model, first.width, first.height).cameras[0].detector)
@@ -226,33 +239,46 @@ def run_fusion_bench(
     cycle = _cycle(source)
     counts = scene.counts
     camera_only = {"i": 0, "tracker": Tracker(camera.tracker)}
-    fused_state = {"i": 0, "tracker": Tracker(camera.tracker)}
+    fused_state = {"i": 0, "tracker": Tracker(camera.tracker), "scene": scene, "upto": "all"}
+    # Each part measured has its own scene (store, fusion) and tracker, on the same frames.
+    part_states = {upto: {"i": 0, "tracker": Tracker(camera.tracker), "upto": upto,
+                          "scene": FusionScene(first, detector.names, model=model, camera_tracks=camera_tracks,
+                                               radar_tracks=radar_tracks, radar_hz=radar_hz, fps=fps, frames=total,
+                                               seed=seed)}
+                   for upto in (("ingest", "step") if parts else ())}
 
-    def pipeline(state: dict, with_radar: bool) -> tuple[float, float]:
+    def pipeline(state: dict) -> tuple[float, float]:
         """The camera's loop on the real video (decode, inference, tracker on the scene's people),
-        with or without the radar work; (wall ms per frame, radar work ms per frame)."""
+        with the radar work (or its first parts) when the state has a scene; (wall ms per frame,
+        radar work ms per frame)."""
         stream = DetectionStream(detector, _take(cycle, frames_per_round))
+        work = state.get("scene")
         spent, n = 0.0, 0
         started = time.perf_counter()
         for _frame, _detections in stream:
             k = state["i"] % total
             state["i"] += 1
             tracks = state["tracker"].update(scene.detections[k], k * scene.dt_frame)
-            if with_radar:
-                spent += scene.radar_work(k, tracks)
+            if work is not None:
+                spent += work.radar_work(k, tracks, state["upto"])
             n += 1
         return (time.perf_counter() - started) / n * 1000, spent / n * 1000
 
     # A warm-up of each (sessions, caches, the trackers' tracks, the store), then interleaved rounds.
-    pipeline(camera_only, False), pipeline(fused_state, True)
+    for state in (camera_only, fused_state, *part_states.values()):
+        pipeline(state)
     for v in counts.values():
         v.clear()
     rows = []
     for i in range(rounds):
-        camera_ms, _ = pipeline(camera_only, False)
-        fused_ms, work_ms = pipeline(fused_state, True)
+        camera_ms, _ = pipeline(camera_only)
+        # The parts in alternating order, so that none always runs right after the camera alone.
+        order = [("all", fused_state), *part_states.items()]
+        measured = dict((upto, pipeline(state)) for upto, state in (order if i % 2 == 0 else order[::-1]))
+        fused_ms, work_ms = measured.pop("all")
         row = {"camera_ms": camera_ms, "fused_ms": fused_ms, "fusion_ms": work_ms,
                "added": fused_ms / camera_ms - 1.0, "cpu_share": work_ms / camera_ms}
+        row.update({f"added_{upto}": ms / camera_ms - 1.0 for upto, (ms, _) in measured.items()})
         rows.append(row)
         if on_round:
             on_round(i, row)
@@ -273,4 +299,6 @@ def run_fusion_bench(
         added_low=ci[0],
         added_high=ci[1],
         cpu_share=med("cpu_share"),
+        added_ingest=med("added_ingest") if parts else None,
+        added_step=med("added_step") if parts else None,
     )

@@ -239,3 +239,42 @@ def test_fusion_bench_command_builds_the_stated_scene(videos: Path):
     assert got["added"] == pytest.approx(got["fused_ms"] / got["camera_ms"] - 1, abs=0.5)  # medians of per-round ratios
     assert got["added_low"] <= got["added"] <= got["added_high"]
     assert "round 2/2" in r.stderr and "added to the per-frame time" in r.stdout
+
+
+def test_fusion_bench_parts_are_measured_as_variants_of_their_own(videos: Path):
+    r = run_cli("bench", str(videos / "vtest.avi"), "--fusion", "--parts", "--rounds", "2", "--frames", "20", "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.splitlines()[-1])
+    assert math.isfinite(got["added_ingest"]) and math.isfinite(got["added_step"])
+    assert "ingest alone adds" in r.stdout and "ingest alone +" in r.stderr and "step alone +" in r.stderr
+    plain = run_cli("bench", str(videos / "vtest.avi"), "--fusion", "--rounds", "2", "--frames", "10", "--json")
+    assert json.loads(plain.stdout.splitlines()[-1])["added_ingest"] is None  # measured only when asked for
+    one = run_cli("bench", str(videos / "vtest.avi"), "--fusion", "--rounds", "1")
+    assert one.returncode != 0 and one.stderr.strip().count("\n") == 0 and "--rounds 2 or more" in one.stderr
+    wrong = run_cli("bench", str(videos / "vtest.avi"), "--parts")
+    assert wrong.returncode == 2 and wrong.stderr.strip().count("\n") == 0 and "--fusion" in wrong.stderr
+
+
+def test_fusion_scene_parts_stop_where_they_say(videos: Path):
+    """`upto` ingest: the store fills, the fusion never runs; step: the fusion links, the fused
+    picture stays empty; all: the picture has the camera's view too."""
+    from edge.fusion_bench import FusionScene
+    from edge.sources import open_source
+    from edge.track import Tracker
+
+    first = next(iter(open_source(str(videos / "vtest.avi"))))
+    names = ["person", "bicycle", "car"]
+    scenes = {upto: FusionScene(first, names, frames=60) for upto in ("ingest", "step", "all")}
+    for upto, scene in scenes.items():
+        tracker = Tracker(scene.camera.tracker)
+        for k in range(60):
+            assert scene.radar_work(k, tracker.update(scene.detections[k], k * scene.dt_frame), upto) > 0
+    for scene in scenes.values():  # every part ingests: 200 targets at 1 Hz, 8 sentences a frame
+        assert len(scene.picture.store.targets()) == 200
+    assert scenes["ingest"].fusion._last_t is None and not scenes["ingest"].counts["links"]
+    assert scenes["step"].fusion._last_t == scenes["step"].t0 + 59 * scenes["step"].dt_frame
+    def camera_objects(scene):
+        return [o for o in scene.fused.objects(scene.t0 + 59 * scene.dt_frame) if o.camera_track is not None]
+
+    assert camera_objects(scenes["step"]) == [] and len(camera_objects(scenes["all"])) >= 40
+    assert sum(scenes["all"].counts["links"]) > 0

@@ -29,10 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fusion", action="store_true",
                    help="measure radar ingest + radar-camera fusion + geo rules per frame against the detection path")
     p.add_argument("--radar-tracks", type=positive_int, default=200, help="radar targets for --fusion (1 report/s each)")
+    p.add_argument("--parts", action="store_true",
+                   help="with --fusion: also measure what ingest alone, and ingest with the fusion step, add")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.parts and not args.fusion:
+        from edge.errors import ZastavaError
+
+        raise ZastavaError("--parts measures the parts of the radar work: it goes with --fusion")
     if args.fusion:
         return run_fusion(args)
     if args.config:
@@ -91,16 +97,19 @@ def run_fusion(args: argparse.Namespace) -> int:
     from edge.errors import ZastavaError
     from edge.fusion_bench import run_fusion_bench
 
+    if args.rounds < 2:
+        raise ZastavaError(f"--fusion needs --rounds 2 or more (got {args.rounds}): it reports an interval of the rounds' median")
     if args.radar_tracks < args.objects:
         raise ZastavaError(f"--radar-tracks ({args.radar_tracks}) must be at least --objects ({args.objects})")
 
     def on_round(i: int, row: dict) -> None:
+        parts = "".join(f"; {k[6:]} alone +{100 * v:.1f}%" for k, v in row.items() if k in ("added_ingest", "added_step"))
         print(f"round {i + 1}/{args.rounds}: camera loop {row['camera_ms']:.2f} ms/frame, with radar {row['fused_ms']:.2f} "
-              f"(+{100 * row['added']:.1f}%); radar work {row['fusion_ms']:.3f} ms/frame", file=sys.stderr)
+              f"(+{100 * row['added']:.1f}%){parts}; radar work {row['fusion_ms']:.3f} ms/frame", file=sys.stderr)
 
     r = run_fusion_bench(args.source, model=args.model or "yolox-nano", camera_tracks=args.objects,
                          radar_tracks=args.radar_tracks, frames_per_round=args.frames, rounds=args.rounds,
-                         on_round=on_round)
+                         parts=args.parts, on_round=on_round)
     print(f"source {r.source}; {r.rounds} rounds x {r.frames_per_round} frames; medians")
     print(f"scene: {r.camera_tracks:.1f} camera tracks, {r.radar_targets:.1f} live radar targets, "
           f"{r.sentences_per_frame:.1f} TTM sentences and {r.links:.1f} camera-radar links per frame")
@@ -109,6 +118,9 @@ def run_fusion(args: argparse.Namespace) -> int:
     print(f"added to the per-frame time:        {100 * r.added:7.1f} % (95% interval {100 * r.added_low:.1f} to "
           f"{100 * r.added_high:.1f} %)")
     print(f"radar work's own time:              {r.fusion_ms:7.3f} ms/frame ({100 * r.cpu_share:.1f}% of the camera loop)")
+    if r.added_ingest is not None:
+        print(f"  ingest alone adds:                {100 * r.added_ingest:7.1f} %")
+        print(f"  ingest and the fusion step add:   {100 * r.added_step:7.1f} %")
     if args.json:
         print(json.dumps(r.as_dict()))
     return 0
