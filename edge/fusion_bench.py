@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edge.errors import ZastavaError
 from edge.radar.picture import EXPIRE_EVERY_S
 
 NODE = """
@@ -229,22 +230,24 @@ def run_fusion_bench(
     from edge.track import Tracker
 
     if rounds < 2:
-        raise ValueError(f"rounds must be 2 or more, not {rounds}: the interval of a median needs two")
+        raise ZastavaError(f"the fusion bench needs --rounds 2 or more (got {rounds}): it reports an interval of the "
+                           "rounds' median")
     first = next(iter(open_source(source)))
     total = frames_per_round * (rounds + 1)
     detector = Detector(bench_config(model, first.width, first.height).cameras[0].detector)
-    scene = FusionScene(first, detector.names, model=model, camera_tracks=camera_tracks, radar_tracks=radar_tracks,
-                        radar_hz=radar_hz, fps=fps, frames=total, seed=seed)
+
+    def new_scene() -> FusionScene:  # the same scene every time (one seed): a state of its own
+        return FusionScene(first, detector.names, model=model, camera_tracks=camera_tracks, radar_tracks=radar_tracks,
+                           radar_hz=radar_hz, fps=fps, frames=total, seed=seed)
+
+    scene = new_scene()
     camera = scene.camera
     cycle = _cycle(source)
     counts = scene.counts
     camera_only = {"i": 0, "tracker": Tracker(camera.tracker)}
     fused_state = {"i": 0, "tracker": Tracker(camera.tracker), "scene": scene, "upto": "all"}
     # Each part measured has its own scene (store, fusion) and tracker, on the same frames.
-    part_states = {upto: {"i": 0, "tracker": Tracker(camera.tracker), "upto": upto,
-                          "scene": FusionScene(first, detector.names, model=model, camera_tracks=camera_tracks,
-                                               radar_tracks=radar_tracks, radar_hz=radar_hz, fps=fps, frames=total,
-                                               seed=seed)}
+    part_states = {upto: {"i": 0, "tracker": Tracker(camera.tracker), "upto": upto, "scene": new_scene()}
                    for upto in (("ingest", "step") if parts else ())}
 
     def pipeline(state: dict) -> tuple[float, float]:

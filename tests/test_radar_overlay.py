@@ -273,6 +273,7 @@ def test_fusion_scene_parts_stop_where_they_say(videos: Path):
         assert len(scene.picture.store.targets()) == 200
     assert scenes["ingest"].fusion._last_t is None and not scenes["ingest"].counts["links"]
     assert scenes["step"].fusion._last_t == scenes["step"].t0 + 59 * scenes["step"].dt_frame
+
     def camera_objects(scene):
         return [o for o in scene.fused.objects(scene.t0 + 59 * scene.dt_frame) if o.camera_track is not None]
 

@@ -97,8 +97,6 @@ def run_fusion(args: argparse.Namespace) -> int:
     from edge.errors import ZastavaError
     from edge.fusion_bench import run_fusion_bench
 
-    if args.rounds < 2:
-        raise ZastavaError(f"--fusion needs --rounds 2 or more (got {args.rounds}): it reports an interval of the rounds' median")
     if args.radar_tracks < args.objects:
         raise ZastavaError(f"--radar-tracks ({args.radar_tracks}) must be at least --objects ({args.objects})")
 
