@@ -353,3 +353,15 @@ def test_radar_bench_command(radar_log: Path):
     figures = json.loads(r.stdout.splitlines()[-1])
     assert figures["messages"] == 56_579 and figures["reports"] == 2932 and figures["runs"] == 3
     assert figures["median_per_s"] >= 10_000, figures  # the goal: radar ingest keeps up with 10,000 sentences/s
+    assert figures["store_median_per_s"] >= 10_000, figures  # and into the track store, as a node ingests
+    assert figures["store_fast_path"] == 0  # own ship's place from the feed: the general path
+
+
+def test_radar_bench_into_the_store_of_a_radar_at_the_post(radar_log: Path):
+    """With the radar's place given, its TTMs take the store's fast path, and the figure says so."""
+    r = run_cli("radar", "bench", str(radar_log), "--format", "nmea", "--runs", "1", "--position", "58.2123,11.5475",
+                "--json")
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout.splitlines()[-1])
+    assert figures["reports"] == 2932 and figures["store_median_per_s"] >= 10_000, figures
+    assert figures["store_fast_path"] == 1466, figures  # every TTM (a TLL made each target first)

@@ -351,21 +351,32 @@ class NmeaDecoder:
             reports = self._ttm_report(_layout_fields(data.split(","), _TTM_INDEX, TTM_FIELDS), received)
         return reports
 
+    def scan_ttm(self, line, received: float) -> tuple | None:
+        """A radar's usual sentence, a plain TTM, from a radar at a fixed position, for the track
+        store's fast path (edge.radar.store.TrackStore.add_scanned): (target, time, the scan's
+        floats, metres per distance unit, metres per second per speed unit, name, status, extra),
+        or None for any other line, which feed() judges. Counts nothing: the caller counts the
+        message when the store takes it, and hands it to feed() otherwise."""
+        if self.position is None or type(line) is not bytes or line[3:7] != b"TTM," or len(line) > MAX_SENTENCE \
+                or ttm_scan.scan(np.frombuffer(line, np.uint8), self._floats, self._ints) != ttm_scan.TTM:
+            return None
+        number, _brg_ref, _cog_unit, unit, status_code, ref, acq, name_start, name_end = self._ints.tolist()
+        cpa, tcpa, tod = self._floats[4:].tolist()
+        per_unit, per_speed_unit = UNITS[_LETTER[unit] or "N"]
+        name = line[name_start:name_end].decode("ascii").strip() if name_end > name_start else ""
+        code = _LETTER[status_code]
+        extra = _ttm_extra(code, None if cpa != cpa else cpa, None if tcpa != tcpa else tcpa, _LETTER[acq],
+                           _LETTER[ref], per_unit)
+        return (f"{number:02d}", self._utc_of(None if tod != tod else tod, received), self._floats, per_unit,
+                per_speed_unit, name or None, STATUS.get(code, code or None), extra)
+
     def _ttm_build(self, target: str, unit: str, distance, bearing, brg_ref: str, speed, course, cog_unit: str, cpa,
                    tcpa, tod, name: str, status_code: str, ref: str, acq: str, received: float) -> list[TargetReport]:
         """A TTM's converted fields as a report: true angles, metres, the full UTC time."""
         per_unit, per_speed_unit = UNITS[unit]
-        extra: dict[str, object] = {"sentence": "TTM", "status_code": status_code or None}
+        extra = _ttm_extra(status_code, cpa, tcpa, acq, ref, per_unit)
         true_bearing = self._true_angle(bearing, brg_ref, received, extra, "bearing")
         true_course = self._true_angle(course, cog_unit, received, extra, "course")
-        if cpa is not None:
-            extra["cpa_m"] = cpa * per_unit
-        if tcpa is not None:
-            extra["tcpa_s"] = tcpa * 60.0  # minutes in the sentence; negative = CPA already passed
-        if acq:
-            extra["acquisition"] = ACQUISITION.get(acq, acq)
-        if ref:
-            extra["reference"] = ref == "R"  # the radar's reference target (for speed through water)
         range_m = distance * per_unit if distance is not None else None
         lat = lon = None
         origin = self._origin(received)
@@ -580,6 +591,20 @@ class NmeaDecoder:
         elif self._utc - t > 43200:
             t += 86400
         return t
+
+
+def _ttm_extra(status_code: str, cpa, tcpa, acq: str, ref: str, per_unit: float) -> dict[str, object]:
+    """A TTM's source-specific fields (a report's `extra`)."""
+    extra: dict[str, object] = {"sentence": "TTM", "status_code": status_code or None}
+    if cpa is not None:
+        extra["cpa_m"] = cpa * per_unit
+    if tcpa is not None:
+        extra["tcpa_s"] = tcpa * 60.0  # minutes in the sentence; negative = CPA already passed
+    if acq:
+        extra["acquisition"] = ACQUISITION.get(acq, acq)
+    if ref:
+        extra["reference"] = ref == "R"  # the radar's reference target (for speed through water)
+    return extra
 
 
 class _Plain:

@@ -54,18 +54,33 @@ class RadarPicture:
         self.feeds = {f.id: f for f in config.radars}
         self.store = TrackStore(self.frame, {f.id: sensor_accuracy(f, self.frame) for f in config.radars})
         self.decoders = {f.id: make_decoder(f) for f in config.radars}
+        # NMEA radars standing at the post: their plain TTMs take the store's fast path (the store
+        # places them by range and bearing, as it does the decoder's reports from there).
+        self._scanning = {f.id for f in config.radars if f.format == "nmea" and f.position is not None
+                          and tuple(float(v) for v in f.position) == self.store._centre}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._opened: dict = {}
         self._replay: list[TargetReport] | None = None
         self._replay_at = 0
         self.replayed = 0
+        self.scanned = 0  # messages that took the store's fast path
         self._last_expiry = 0.0
         self.lock = threading.Lock()
 
     def ingest(self, feed_id: str, message: bytes, received: float, shift: float = 0.0) -> int:
         """Decode one message of a feed into the store; returns the reports it gave."""
-        reports = self.decoders[feed_id].feed(message, received)
+        decoder = self.decoders[feed_id]
+        if feed_id in self._scanning:  # a radar's usual TTM straight into its target's row
+            scanned = decoder.scan_ttm(message, received)
+            if scanned is not None:
+                target, t, floats, per_unit, per_speed, name, status, extra = scanned
+                if self.store.add_scanned(feed_id, target, t + shift, floats, per_unit, per_speed, name, status, extra):
+                    decoder.stats.messages += 1
+                    decoder.stats.reports += 1
+                    self.scanned += 1
+                    return 1
+        reports = decoder.feed(message, received)
         for rep in reports:
             self.store.add(dataclasses.replace(rep, time=rep.time + shift) if shift else rep)
         return len(reports)

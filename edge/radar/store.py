@@ -16,13 +16,14 @@ import math
 import operator
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numba import njit
 
-from edge.geo import LocalFrame, bearing_of
+from edge.geo import WGS84, LocalFrame, bearing_of
 from edge.radar.reports import TargetReport
 
 HISTORY = 120  # positions kept per target (two minutes at 1 Hz)
@@ -93,7 +94,7 @@ class Snapshot:
     keys: list | None = None  # (source, target) of each, when the store gives them
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.east)
 
     def of_kind(self, kind: str) -> Snapshot:
         """The targets of one kind ("radar" or "ais"), as a snapshot of their own."""
@@ -109,6 +110,35 @@ class Snapshot:
 
     def key_list(self) -> list:
         return self.keys if self.keys is not None else [t.key for t in self.targets]
+
+
+class SyncedTargets(Sequence):
+    """A snapshot's targets, brought up to date with the reports the store took on its fast path
+    (TrackStore.add_scanned) when first read: the fusion step reads only the snapshot's arrays,
+    so most frames never pay for the targets' fields."""
+
+    __slots__ = ("_items", "_store", "_synced")
+
+    def __init__(self, items: list[Target], store: TrackStore):
+        self._items, self._store, self._synced = items, store, False
+
+    def _read(self) -> list[Target]:
+        if not self._synced:
+            self._store.sync()
+            self._synced = True
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i):
+        return self._read()[i]
+
+    def __iter__(self):
+        return iter(self._read())
+
+    def __eq__(self, other) -> bool:
+        return list(self._read()) == list(other)
 
 
 class TrackStore:
@@ -128,6 +158,9 @@ class TrackStore:
         self._rows_version = 0  # counts changes of which target holds which row
         self._picked: dict[str | None, tuple] = {}  # kind -> the last snapshot's (rows, targets, keys, kinds)
         self._free: list[int] = []
+        # The fast path's reports (add_scanned) wait here to reach their targets' fields: (row,
+        # time, east, north, name, status, extra), in arrival order; sync() applies them.
+        self._pending: list[tuple] = []
         self._grow(64)
 
     def _grow(self, cap: int) -> None:
@@ -171,7 +204,7 @@ class TrackStore:
         vx, vy = tgt.velocity
         if tgt.has_position:
             (c00, c01), (c10, c11) = _sensor_cov(acc, tgt.kind, tgt.east, tgt.north)
-            self._num[row] = (tgt.east, tgt.north, vx, vy, tgt.updated, acc.stale_s, c00, c01, c10, c11)
+            self._num[row, :10] = (tgt.east, tgt.north, vx, vy, tgt.updated, acc.stale_s, c00, c01, c10, c11)
             self._placed["radar" if tgt.kind == "radar" else "ais"][row] = True
         else:
             self._num[row, :6] = (tgt.east, tgt.north, vx, vy, tgt.updated, acc.stale_s)
@@ -209,6 +242,8 @@ class TrackStore:
             b = math.radians(report.bearing_deg)  # a fixed sensor without a lat/lon of its own
             east, north = acc.origin[0] + report.range_m * math.sin(b), acc.origin[1] + report.range_m * math.cos(b)
         with self._lock:
+            if self._pending:
+                self._sync()  # the fast path's reports first, in the order they came
             q = self._quality.get(report.source)
             if q is None:
                 q = self._quality[report.source] = SourceQuality()
@@ -245,9 +280,74 @@ class TrackStore:
             self._write_row(key, tgt, acc)
             return tgt
 
+    def add_scanned(self, source: str, target: str, time: float, floats: np.ndarray, per_unit: float,
+                    per_speed: float, name: str | None, status: str | None, extra: dict) -> bool:
+        """The fast path for a radar's usual report: a plain TTM (edge.radar.ttm_scan's `floats`)
+        of a target the store holds, from a radar standing at the post. Its numbers go straight
+        into the target's row (one compiled call); its fields follow when the target is next read
+        (sync). The same state as add() of the decoder's report, to the last bit but for the
+        covariance (numba's hypot: within 1e-12). False when it is not for this path (the target
+        is new, the sentence lacks a range, bearing, speed or course, or an angle is out of
+        range): nothing is changed, and the caller takes add()."""
+        acc = self.sensor(source)
+        if acc.origin is None:
+            return False
+        with self._lock:
+            row = self._row.get((source, target))
+            if row is None or not self._is_radar[row]:
+                return False
+            code = _scanned_row(self._num, row, floats, time, per_unit, per_speed, acc.origin[0], acc.origin[1],
+                                acc.range_sigma_m, acc.bearing_sigma_deg, acc.stale_s)
+            if code == _DECLINED:
+                return False
+            q = self._quality[source]
+            q.reports += 1
+            q.last_report = time
+            q.recent.append(time)
+            if code == _LATE:
+                return True  # late and out of order: the newer state stands
+            q.positioned += 1
+            self._placed["radar"][row] = True
+            east, north = self._num[row, :2].tolist()
+            self._pending.append((row, time, east, north, name, status, extra))
+            return True
+
+    def sync(self) -> None:
+        """Bring the targets' fields up to date with the fast path's reports."""
+        with self._lock:
+            self._sync()
+
+    def _sync(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        at_row = self._at_row
+        latest: dict[int, Target] = {}
+        for row, t, east, north, name, status, extra in pending:
+            tgt = at_row[row]
+            tgt.updated = max(tgt.updated, t)
+            tgt.reports += 1
+            tgt.name = name or tgt.name
+            tgt.status = status or tgt.status
+            tgt.extra.update(extra)
+            tgt.east, tgt.north = east, north
+            tgt.history.append((t, east, north))
+            latest[row] = tgt
+        rows = np.fromiter(latest, np.int64, len(latest))
+        num = self._num.take(rows, 0)
+        # The report's lat/lon: the geodesic from the radar (at the post) along its range and
+        # bearing, as the decoder places it (edge.geo.destination), for every target at once.
+        lon, lat, _ = WGS84.fwd(np.full(len(rows), self._centre[1]), np.full(len(rows), self._centre[0]),
+                                num[:, 13], num[:, 12])
+        for tgt, (vx, vy, speed, course), la, lo in zip(latest.values(), num[:, [2, 3, 10, 11]].tolist(),
+                                                          lat.tolist(), lon.tolist()):
+            tgt.lat, tgt.lon = la, lo
+            tgt.speed_mps, tgt.course_deg, tgt.velocity = speed, course, (vx, vy)
+
     def expire(self, now: float) -> int:
         """Forget targets not reported for their sensor's stale time; returns how many."""
         with self._lock:
+            self._sync()  # rows are freed here, and may hold another target next
             rows = (self._used & (now - self._upd > self._stale)).nonzero()[0]
             gone = [self._key_at_row[r] for r in rows.tolist()]
             for k in gone:
@@ -260,10 +360,12 @@ class TrackStore:
 
     def targets(self, kind: str | None = None) -> list[Target]:
         with self._lock:
+            self._sync()
             return [t for t in self._targets.values() if kind is None or t.kind == kind]
 
     def get(self, key: tuple[str, str]) -> Target | None:
         with self._lock:
+            self._sync()
             return self._targets.get(key)
 
     def snapshot(self, now: float, kind: str | None = None, max_age_s: float | None = None) -> Snapshot:
@@ -284,7 +386,7 @@ class TrackStore:
                 cached = self._picked[kind] = (rows, pick(self._at_row, idx), pick(self._key_at_row, idx), kinds)
             _, live, keys, kinds = cached
             east, north, vel, cov = _predicted(self._num, idx, float(now))
-        return Snapshot(now, list(live), east, north, vel, cov, kinds.copy(), list(keys))
+        return Snapshot(now, SyncedTargets(live, self), east, north, vel, cov, kinds.copy(), list(keys))
 
     def quality(self, now: float) -> dict[str, dict]:
         """Per source: reports, positioned share, live targets, expired, rate over the last minute."""
@@ -306,7 +408,10 @@ class TrackStore:
             return out
 
 
-_NUMBERS = 10  # per target row: east, north, velocity east, north, updated, stale_s, covariance (2x2)
+# Per target row: east, north, velocity east, north, updated, stale_s, covariance (2x2); and, from
+# the fast path only (add_scanned), speed, course, range and true bearing of the last report.
+_NUMBERS = 14
+_APPLIED, _LATE, _DECLINED = 0, 1, -1
 _KINDS = np.array(["ais", "radar"], dtype=object)  # by TrackStore._is_radar
 # An empty snapshot's arrays: nothing can be written into them, so every empty snapshot shares them.
 _NONE, _NONE2, _NONE22, _NONE_KIND = np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0, dtype=object)
@@ -340,6 +445,40 @@ def _predicted(num, idx, now):
         vel[k, 0], vel[k, 1] = row[2], row[3]
         cov[k, 0, 0], cov[k, 0, 1], cov[k, 1, 0], cov[k, 1, 1] = row[6] + q, row[7], row[8], row[9] + q
     return east, north, vel, cov
+
+
+@njit(cache=True, nogil=True)
+def _scanned_row(num, row, floats, t, per_unit, per_speed, ox, oy, range_sigma, bearing_sigma_deg, stale_s):
+    """A scanned TTM (edge.radar.ttm_scan's floats: distance, bearing, speed, course...) into the
+    target's row, as TrackStore.add and _write_row would write the decoder's report; _DECLINED
+    (nothing written) when the sentence is not for the fast path, _LATE when it is older than the
+    row's state. Angles are true (the scan takes only T or empty references)."""
+    distance, bearing, speed, course = floats[0], floats[1], floats[2], floats[3]
+    if distance != distance or bearing != bearing or speed != speed or course != course:
+        return _DECLINED
+    if not (0.0 <= bearing <= 360.0 and 0.0 <= course <= 360.0):
+        return _DECLINED  # the decoder's refusal ("bad bearing", "bad course"), counted there
+    if t < num[row, 4]:
+        return _LATE
+    b, c = bearing % 360.0, course % 360.0
+    rng, spd = distance * per_unit, speed * per_speed
+    rb, rc = math.radians(b), math.radians(c)
+    east, north = rng * math.sin(rb), rng * math.cos(rb)
+    dx, dy = east - ox, north - oy
+    d = math.hypot(dx, dy)
+    r2 = range_sigma * range_sigma
+    if d < 1e-6:
+        c00, c01, c11 = r2, 0.0, r2
+    else:
+        ux, uy = dx / d, dy / d
+        c2 = (d * math.radians(bearing_sigma_deg)) ** 2
+        c01 = (r2 - c2) * ux * uy
+        c00, c11 = r2 * ux * ux + c2 * uy * uy, r2 * uy * uy + c2 * ux * ux
+    out = num[row]
+    out[0], out[1], out[2], out[3], out[4], out[5] = east, north, spd * math.sin(rc), spd * math.cos(rc), t, stale_s
+    out[6], out[7], out[8], out[9] = c00, c01, c01, c11
+    out[10], out[11], out[12], out[13] = spd, c, rng, b
+    return _APPLIED
 
 
 def pick(items: list, idx: np.ndarray) -> list:
