@@ -21,7 +21,9 @@ checksum is verified all the same, and every other line (or one whose checksum f
 general path, so the refusals and their counts are the general path's
 (tests/test_radar_nmea_fast.py holds the two paths to each other). A plain TTM line, what a
 radar sends most, is first offered to a compiled scan that frames, checks and converts it in one
-pass (edge.radar.ttm_scan, held to the pattern path by tests/test_radar_ttm_scan.py).
+pass (edge.radar.ttm_scan, held to the pattern path by tests/test_radar_ttm_scan.py). For a
+radar at the post, `scan_ttm` hands that scan to the track store's fast path instead of making a
+report (edge.radar.store.TrackStore.add_scanned; tests/test_radar_store_fast.py).
 """
 
 from __future__ import annotations

@@ -4,6 +4,12 @@ Feeds update it from their threads; the fusion reads a snapshot, with every targ
 the frame's time. A target's position uncertainty follows its sensor's stated accuracy: along
 the line of sight the range sigma, across it the range times the bearing sigma.
 
+A radar's usual sentence, a plain TTM from a radar at the post, has a fast path (add_scanned):
+its numbers go into the target's row in one compiled call, and the target's other fields
+(history, status, extra, lat/lon) follow when the target is next read — a snapshot's targets, a
+lookup, the next report through add(), expiry. The fusion reads only the rows each frame, so a
+camera's loop does not build what nobody reads.
+
     >>> store = TrackStore(LocalFrame(58.21, 11.55))                  # doctest: +SKIP
     >>> store.add(report)                                             # doctest: +SKIP
     >>> snap = store.snapshot(now)                                    # doctest: +SKIP
