@@ -354,18 +354,22 @@ class Fusion:
         self._settled = hysteresis.settled(lk.link, lk.since, lk.support, lk.cand, t, self._last_global)
         col = hysteresis.columns_of(lk.link, self._col_uid)
         keys, present = self._keys, None
-        links: dict[int, tuple[str, str]] = {}
-        linked = (lk.link >= 0).nonzero()[0].tolist()
-        for i, j in zip(linked, col.take(linked).tolist()):
-            if j >= 0:
-                links[ids[i]] = keys[j]
-                continue
-            # a link whose target is out of view: it stands while the target lives
-            key = self._key_of[int(lk.link[i])]
-            if present is None:
-                present = set(radar.key_list())
-            if key in present:
-                links[ids[i]] = key
+        linked = (lk.link >= 0).nonzero()[0]
+        linked_col = col.take(linked)
+        if (linked_col >= 0).all():  # the usual frame: every linked target in view
+            links: dict[int, tuple[str, str]] = dict(zip(pick(ids, linked), pick(keys, linked_col)))
+        else:
+            links = {}
+            for i, j in zip(linked.tolist(), linked_col.tolist()):
+                if j >= 0:
+                    links[ids[i]] = keys[j]
+                    continue
+                # a link whose target is out of view: it stands while the target lives
+                key = self._key_of[int(lk.link[i])]
+                if present is None:
+                    present = set(radar.key_list())
+                if key in present:
+                    links[ids[i]] = key
         tracks = list(tracks)
 
         def build() -> list[FusedObject]:
