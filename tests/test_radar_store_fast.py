@@ -169,3 +169,18 @@ def test_a_late_report_changes_nothing_but_the_counts():
     [target] = fast.store.targets()
     assert target.reports == 4 and [h[0] - t0 for h in target.history] == [0.0, 2.0, 2.0, 3.0]
     assert_same(fast, general, t0 + 4)
+
+
+def test_reports_nobody_reads_are_applied_in_bounded_batches(monkeypatch):
+    import edge.radar.store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_PENDING", 50)
+    fast, general = picture(), picture()
+    t0 = 1_700_000_000.0
+    for k in range(400):  # three targets, no reads, no expiry
+        line = sentence(f"RATTM,{k % 3:02d},{1 + k / 1000:.3f},{k % 360}.0,T,5.0,10.0,T,,,N,,T,,,A").encode()
+        fast.ingest("arpa", line, t0 + k / 10)
+        reference_ingest(general, line, t0 + k / 10)
+        assert len(fast.store._pending) < 50
+    assert fast.scanned == 397
+    assert_same(fast, general, t0 + 41)

@@ -57,7 +57,7 @@ class RadarPicture:
         # NMEA radars standing at the post: their plain TTMs take the store's fast path (the store
         # places them by range and bearing, as it does the decoder's reports from there).
         self._scanning = {f.id for f in config.radars if f.format == "nmea" and f.position is not None
-                          and tuple(float(v) for v in f.position) == self.store._centre}
+                          and tuple(float(v) for v in f.position) == (self.frame.lat, self.frame.lon)}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._opened: dict = {}

@@ -34,6 +34,7 @@ from edge.radar.reports import TargetReport
 
 HISTORY = 120  # positions kept per target (two minutes at 1 Hz)
 MAX_TARGETS = 5000  # a feed gone mad must not eat the node's memory
+MAX_PENDING = 4096  # fast-path reports waiting for their targets' fields (a node's expiry syncs every second)
 SPEED_WINDOW_S = 10.0  # velocity estimated over this much history when the source gives none
 
 
@@ -91,7 +92,7 @@ class Snapshot:
     """Every live positioned target predicted to `time`, as arrays the fusion can use at once."""
 
     time: float
-    targets: list[Target]
+    targets: Sequence[Target]  # from the store: a SyncedTargets view, brought up to date when read
     east: np.ndarray
     north: np.ndarray
     velocity: np.ndarray  # (N, 2)
@@ -316,6 +317,8 @@ class TrackStore:
             self._placed["radar"][row] = True
             east, north = self._num[row, :2].tolist()
             self._pending.append((row, time, east, north, name, status, extra))
+            if len(self._pending) >= MAX_PENDING:
+                self._sync()  # a store that nobody reads or expires must not grow without bound
             return True
 
     def sync(self) -> None:
