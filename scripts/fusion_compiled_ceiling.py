@@ -2,10 +2,10 @@
 
 An experiment, not a benchmark the README's goal is judged by: it bounds what moving the radar
 work's per-frame Python into compiled passes could give. It records every compiled call the
-work makes on each frame of the bench's scene (the TTM scans, the store's snapshot kernels, the
-ground fix, ground velocities, pairing, links, the assignment) with copies of its arguments, then
-measures, in interleaved rounds beside the camera's loop on the real video, the whole radar work
-against replaying just those calls. The list of kernels is written out below: a kernel added to
+work makes on each frame of the bench's scene (the TTM scans and row writes, the store's
+snapshot kernels, the box anchors, the ground fix, ground velocities, pairing, links, the
+assignment) with copies of its arguments, then measures, in interleaved rounds beside the
+camera's loop on the real video, the whole radar work against replaying just those calls. The list of kernels is written out below: a kernel added to
 the per-frame work later must be added to it.
 
     .venv/bin/python scripts/fusion_compiled_ceiling.py $ZASTAVA_DATA/video/vtest.avi --rounds 30
@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import edge.camera_model  # noqa: E402
 import edge.fusion  # noqa: E402
+import edge.geometry  # noqa: E402
 import edge.ground_velocity  # noqa: E402
 import edge.links  # noqa: E402
 import edge.pairing  # noqa: E402
@@ -39,7 +40,8 @@ from edge.track import Tracker  # noqa: E402
 # The module globals through which the radar work calls compiled code, per frame.
 COMPILED = {
     edge.radar.ttm_scan: ["scan"],
-    edge.radar.store: ["_live_rows", "_predicted"],
+    edge.radar.store: ["_scanned_row", "_live_rows", "_predicted"],
+    edge.geometry: ["_anchors"],
     edge.camera_model: ["_projective_fix"],
     edge.ground_velocity: ["_advance"],
     edge.pairing: ["radar_side", "associate"],

@@ -74,22 +74,21 @@ def test_fast_path_matches_the_decoders_reports_on_the_real_arpa_log(data_dir: P
     assert stats.reports > fast.scanned and stats.rejected > 100, "and the rest, refusals included, the general one"
 
 
-def test_fast_path_matches_on_the_fusion_benchs_scene():
-    fast, general = picture(), picture()
-    rng = np.random.default_rng(3)
-    t0 = 1_700_000_000.0
-    for k in range(3000):  # 40 targets at 1 Hz, 25 lines a second
-        n = k % 40 + 1
-        t = t0 + k / 25
-        e, no = rng.uniform(-3000, 3000, 2)
-        body = (f"RATTM,{n:03d},{math.hypot(e, no) / 1852:.4f},{math.degrees(math.atan2(e, no)) % 360:.1f},T,"
-                f"{rng.uniform(0, 30):.1f},{rng.uniform(0, 360):.1f},T,,,N,,T,,{(t % 86400) // 3600:02.0f}"
-                f"{(t % 3600) // 60:02.0f}{t % 60:05.2f},A")
-        line = sentence(body).encode()
-        fast.ingest("arpa", line, t)
-        reference_ingest(general, line, t)
-    assert fast.scanned == 3000 - 40  # each target's first report makes it, on the general path
-    assert_same(fast, general, t0 + 121)
+def test_fast_path_matches_on_the_fusion_benchs_scene(videos: Path):
+    from edge.fusion_bench import FusionScene
+    from edge.sources import open_source
+
+    scene = FusionScene(next(iter(open_source(str(videos / "vtest.avi")))), ["person"], frames=600)
+    fast, general = RadarPicture(scene.config), RadarPicture(scene.config)
+    for k, lines in enumerate(scene.sentences):  # 200 targets at 1 Hz, 8 lines a frame
+        t = scene.t0 + k * scene.dt_frame
+        for line in lines:
+            fast.ingest("arpa", line, t)
+            reference_ingest(general, line, t)
+        if k % 25 == 0:
+            assert fast.store.expire(t) == general.store.expire(t)
+    assert fast.scanned == 600 * 8 - 200  # each target's first report makes it, on the general path
+    assert_same(fast, general, scene.t0 + 24)
 
 
 LETTERS = st.sampled_from(["", "T", "R", "A", "M", "Q", "L", "N", "K", "S", "X"])

@@ -340,12 +340,10 @@ class NmeaDecoder:
 
     def _ttm_scanned(self, line: bytes, received: float) -> list[TargetReport]:
         """A TTM line that ttm_scan converted (into self._floats, self._ints) as _ttm_plain would."""
-        distance, bearing, speed, course, cpa, tcpa, tod = [None if v != v else v for v in self._floats.tolist()]
-        number, brg_ref, cog_unit, unit, status_code, ref, acq, name_start, name_end = self._ints.tolist()
-        name = line[name_start:name_end].decode("ascii").strip() if name_end > name_start else ""
-        return self._ttm_build(f"{number:02d}", _LETTER[unit] or "N", distance, bearing, _LETTER[brg_ref], speed,
-                               course, _LETTER[cog_unit], cpa, tcpa, tod, name, _LETTER[status_code], _LETTER[ref],
-                               _LETTER[acq], received)
+        distance, bearing, speed, course, cpa, tcpa, tod = _scanned_numbers(self._floats)
+        target, unit, brg_ref, cog_unit, name, status_code, ref, acq = _scanned_codes(self._ints, line)
+        return self._ttm_build(target, unit, distance, bearing, brg_ref, speed, course, cog_unit, cpa, tcpa, tod, name,
+                               status_code, ref, acq, received)
 
     def _ttm_fast(self, data: str, received: float) -> list[TargetReport]:
         reports = self._ttm_plain(data, received)
@@ -362,15 +360,11 @@ class NmeaDecoder:
         if self.position is None or type(line) is not bytes or line[3:7] != b"TTM," or len(line) > MAX_SENTENCE \
                 or ttm_scan.scan(np.frombuffer(line, np.uint8), self._floats, self._ints) != ttm_scan.TTM:
             return None
-        number, _brg_ref, _cog_unit, unit, status_code, ref, acq, name_start, name_end = self._ints.tolist()
-        cpa, tcpa, tod = self._floats[4:].tolist()
-        per_unit, per_speed_unit = UNITS[_LETTER[unit] or "N"]
-        name = line[name_start:name_end].decode("ascii").strip() if name_end > name_start else ""
-        code = _LETTER[status_code]
-        extra = _ttm_extra(code, None if cpa != cpa else cpa, None if tcpa != tcpa else tcpa, _LETTER[acq],
-                           _LETTER[ref], per_unit)
-        return (f"{number:02d}", self._utc_of(None if tod != tod else tod, received), self._floats, per_unit,
-                per_speed_unit, name or None, STATUS.get(code, code or None), extra)
+        target, unit, _brg_ref, _cog_unit, name, code, ref, acq = _scanned_codes(self._ints, line)
+        *_, cpa, tcpa, tod = _scanned_numbers(self._floats)
+        per_unit, per_speed_unit = UNITS[unit]
+        return (target, self._utc_of(tod, received), self._floats, per_unit, per_speed_unit, name or None,
+                STATUS.get(code, code or None), _ttm_extra(code, cpa, tcpa, acq, ref, per_unit))
 
     def _ttm_build(self, target: str, unit: str, distance, bearing, brg_ref: str, speed, course, cog_unit: str, cpa,
                    tcpa, tod, name: str, status_code: str, ref: str, acq: str, received: float) -> list[TargetReport]:
@@ -593,6 +587,20 @@ class NmeaDecoder:
         elif self._utc - t > 43200:
             t += 86400
         return t
+
+
+def _scanned_numbers(floats: np.ndarray) -> list:
+    """ttm_scan's float outputs as the pattern path's numbers (None for an empty field)."""
+    return [None if v != v else v for v in floats.tolist()]
+
+
+def _scanned_codes(ints: np.ndarray, line: bytes) -> tuple[str, ...]:
+    """ttm_scan's integer outputs as the pattern path's texts: (target, distance unit, bearing and
+    course references, name, status, reference and acquisition codes)."""
+    number, brg_ref, cog_unit, unit, status_code, ref, acq, name_start, name_end = ints.tolist()
+    name = line[name_start:name_end].decode("ascii").strip() if name_end > name_start else ""
+    return (f"{number:02d}", _LETTER[unit] or "N", _LETTER[brg_ref], _LETTER[cog_unit], name, _LETTER[status_code],
+            _LETTER[ref], _LETTER[acq])
 
 
 def _ttm_extra(status_code: str, cpa, tcpa, acq: str, ref: str, per_unit: float) -> dict[str, object]:

@@ -144,9 +144,6 @@ class SyncedTargets(Sequence):
     def __iter__(self):
         return iter(self._read())
 
-    def __eq__(self, other) -> bool:
-        return list(self._read()) == list(other)
-
 
 class TrackStore:
     def __init__(self, frame: LocalFrame, accuracy: dict[str, SensorAccuracy] | None = None):
@@ -301,7 +298,7 @@ class TrackStore:
             return False
         with self._lock:
             row = self._row.get((source, target))
-            if row is None or not self._is_radar[row]:
+            if row is None:
                 return False
             code = _scanned_row(self._num, row, floats, time, per_unit, per_speed, acc.origin[0], acc.origin[1],
                                 acc.range_sigma_m, acc.bearing_sigma_deg, acc.stale_s)
