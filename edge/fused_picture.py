@@ -45,28 +45,33 @@ class _CameraView:
 
 class MergedPicture(Sequence):
     """The node's picture for the geo rules: every camera's objects, then the radar targets no
-    camera links (edge.fusion.RadarOnly: built only when a rule or a reader asks for one). The
-    rules read `positions` for the zone tests and `keys` (edge.geo_rules.object_key of each)."""
+    camera links. Both sides build an object only when a rule or a reader asks for it
+    (edge.fusion.CameraObjects, edge.fusion.RadarOnly); the rules read `positions` for the zone
+    tests and `keys` (edge.geo_rules.object_key of each)."""
 
-    def __init__(self, cameras: list[FusedObject], rest: RadarOnly):
-        self.cameras, self.rest = cameras, rest
-        own = np.array([(o.east, o.north) for o in cameras], np.float64).reshape(-1, 2)
-        self.positions = np.concatenate([own, rest.positions()])
+    def __init__(self, cameras: list[Sequence[FusedObject]], rest: RadarOnly):
+        self.parts = [c for c in cameras if len(c)] + [rest]
+        self.rest = rest
+        self._starts = np.cumsum([0] + [len(p) for p in self.parts])
+        self.positions = np.concatenate([np.asarray(p.positions() if callable(p.positions) else p.positions,
+                                                    np.float64).reshape(-1, 2) for p in self.parts])
 
     @cached_property
     def keys(self) -> list[tuple]:
-        return [object_key(o) for o in self.cameras] + [("radar",) + k for k in self.rest.keys]
+        return [k for p in self.parts[:-1] for k in p.keys] + [("radar",) + k for k in self.rest.keys]
 
     def __len__(self) -> int:
-        return len(self.cameras) + len(self.rest)
+        return int(self._starts[-1])
 
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self)))]
         if i < 0:
             i += len(self)
-        n = len(self.cameras)
-        return self.cameras[i] if i < n else self.rest[i - n]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        part = int(np.searchsorted(self._starts, i, side="right")) - 1
+        return self.parts[part][i - int(self._starts[part])]
 
 
 class FusedPicture:
@@ -111,14 +116,8 @@ class FusedPicture:
         """The merged picture at time t, its radar-only objects built when first read."""
         with self._lock:
             views = dict(self._views)
-        cameras: list[FusedObject] = []
-        linked: set = set()
-        for view in views.values():
-            for obj in view.fusion.camera_objects:
-                if obj.camera_track is not None:
-                    cameras.append(obj)
-                    if obj.radar is not None:
-                        linked.add(obj.radar.key)
+        cameras = [view.fusion.camera_view for view in views.values()]
+        linked = {k for view in views.values() for k in view.fusion.links.values()}
         radar = self.picture.store.snapshot(t, kind="radar")
         ais = self.picture.store.snapshot(t, kind="ais")
         return MergedPicture(cameras, RadarOnly(radar, ais, linked, pair_ais(radar, ais, FusionConfig())))

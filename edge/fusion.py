@@ -100,16 +100,25 @@ class FusionResult:
     ais_links: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # radar key -> AIS key
     radar: Snapshot | None = None
     ais: Snapshot | None = None
-    build: Callable[[], list[FusedObject]] | None = None  # makes camera_objects, once, when first asked
+    build: Callable[[], CameraObjects] | None = None  # makes camera_view, once, when first asked
+    _view: CameraObjects | None = None
     _camera: list[FusedObject] | None = None
     _objects: list[FusedObject] | None = None
 
     @property
+    def camera_view(self) -> Sequence[FusedObject]:
+        """This camera's tracks as fused objects, their places and keys as arrays and each object
+        built when first read (edge.fusion.CameraObjects): every frame associates, but the geo
+        rules (2 Hz) look at the few objects in their zones."""
+        if self._view is None:
+            self._view = self.build() if self.build is not None else CameraObjects.empty(self.radar)
+        return self._view
+
+    @property
     def camera_objects(self) -> list[FusedObject]:
-        """This camera's tracks, each with its radar target when linked. Built when first asked:
-        every frame associates, but the geo rules (2 Hz), an alert or a viewer read objects."""
+        """This camera's tracks, each with its radar target when linked (an alert, a viewer)."""
         if self._camera is None:
-            self._camera = self.build() if self.build is not None else []
+            self._camera = list(self.camera_view)
         return self._camera
 
     @property
@@ -371,32 +380,7 @@ class Fusion:
                 if key in present:
                     links[ids[i]] = key
         tracks = list(tracks)
-
-        def build() -> list[FusedObject]:
-            objects: list[FusedObject] = []
-            keys = radar.key_list()
-            by_key = dict(zip(keys, range(len(keys))))
-            pairs = [(i, by_key[links[tid]]) for i, tid in enumerate(ids) if tid in links]
-            alone = [i for i, tid in enumerate(ids) if tid not in links]
-            ais_by_key = dict(zip(ais.key_list(), ais.targets)) if len(ais) else {}
-            if pairs:
-                ci, rj = np.array(pairs).T
-                # The radar's position, refined by the camera's (inverse-covariance weighting).
-                p, cov = combine(cam_pos[ci], cam_cov[ci], np.stack([radar.east[rj], radar.north[rj]], 1), radar.cov[rj])
-                sig = np.sqrt(np.maximum((cov[:, 0, 0] + cov[:, 1, 1]) / 2, 0.0)).tolist()
-                for k, (i, j) in enumerate(pairs):
-                    tg = radar.targets[j]
-                    objects.append(FusedObject(tracks[i], tg, ais_by_key.get(ais_links.get(tg.key)), float(p[k, 0]),
-                                               float(p[k, 1]), sig[k], tg.speed_mps, tg.course_deg, self.camera))
-            if alone:
-                cam_sig = np.sqrt(np.maximum((cam_cov[:, 0, 0] + cam_cov[:, 1, 1]) / 2, 0.0))
-                for i in alone:
-                    if not np.isfinite(cam_pos[i]).all():
-                        continue  # not on the ground (sky, far horizon): no place in the fused picture
-                    objects.append(FusedObject(tracks[i], None, None, float(cam_pos[i, 0]), float(cam_pos[i, 1]),
-                                               float(cam_sig[i]), camera=self.camera))
-            return objects
-
+        build = lambda: CameraObjects(self.camera, tracks, ids, links, cam_pos, cam_cov, radar, ais, ais_links)  # noqa: E731
         return FusionResult(links, ais_links, radar, ais, build)
 
 
@@ -470,6 +454,74 @@ class RadarOnly(Sequence):
             sigma = math.sqrt(max((float(cov[0, 0]) + float(cov[1, 1])) / 2, 0.0))
             obj = self._built[i] = FusedObject(None, tg, ais, float(r.east[j]), float(r.north[j]), sigma,
                                                tg.speed_mps, tg.course_deg)
+        return obj
+
+
+class CameraObjects(Sequence):
+    """One camera's tracks of a frame as fused objects: the linked ones first (the radar's
+    position refined by the camera's), then the others that stand on the ground, each in track
+    order. Their places and keys (edge.geo_rules.object_key's) are arrays and tuples made at
+    once; an object is built only when read, because reading its radar target brings the track
+    store's waiting reports in (edge.radar.store.SyncedTargets), and the geo rules read only the
+    objects in their zones."""
+
+    def __init__(self, camera: str, tracks: list, ids: list[int], links: dict, cam_pos: np.ndarray,
+                 cam_cov: np.ndarray, radar: Snapshot, ais: Snapshot, ais_links: dict):
+        self.camera, self.tracks, self.radar, self.ais, self.ais_links = camera, tracks, radar, ais, ais_links
+        keys = radar.key_list()
+        by_key = dict(zip(keys, range(len(keys)))) if links else {}
+        self.pairs = [(i, by_key[links[tid]]) for i, tid in enumerate(ids) if tid in links]
+        alone = [i for i, tid in enumerate(ids) if tid not in links and np.isfinite(cam_pos[i]).all()]
+        self.alone = alone  # not on the ground (sky, far horizon): no place in the fused picture
+        self.keys = [("radar",) + links[ids[i]] for i, _ in self.pairs] + [("camera", camera, ids[i]) for i in alone]
+        own = np.zeros((0, 2))
+        sig = np.zeros(0)
+        if self.pairs:
+            ci, rj = np.array(self.pairs).T
+            # The radar's position, refined by the camera's (inverse-covariance weighting).
+            own, cov = combine(cam_pos[ci], cam_cov[ci], np.stack([radar.east[rj], radar.north[rj]], 1), radar.cov[rj])
+            sig = np.sqrt(np.maximum((cov[:, 0, 0] + cov[:, 1, 1]) / 2, 0.0))
+        if alone:
+            rows = np.array(alone)
+            own = np.concatenate([own, cam_pos[rows]])
+            sig = np.concatenate([sig, np.sqrt(np.maximum((cam_cov[rows, 0, 0] + cam_cov[rows, 1, 1]) / 2, 0.0))])
+        self.positions = own  # (N, 2) east, north of the objects
+        self._sigma = sig
+        self._built: dict[int, FusedObject] = {}
+        self._ais: dict | None = None
+
+    @classmethod
+    def empty(cls, radar: Snapshot | None) -> CameraObjects:
+        none = Snapshot(0.0, [], np.zeros(0), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0, object), [])
+        return cls("", [], [], {}, np.zeros((0, 2)), np.zeros((0, 2, 2)), radar or none, none, {})
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        obj = self._built.get(i)
+        if obj is None:
+            east, north = self.positions[i].tolist()
+            sigma = float(self._sigma[i])
+            if i < len(self.pairs):
+                t, j = self.pairs[i]
+                tg = self.radar.targets[j]
+                ais = None
+                if self.ais_links and len(self.ais):
+                    if self._ais is None:
+                        self._ais = dict(zip(self.ais.key_list(), self.ais.targets))
+                    ais = self._ais.get(self.ais_links.get(tg.key))
+                obj = FusedObject(self.tracks[t], tg, ais, east, north, sigma, tg.speed_mps, tg.course_deg, self.camera)
+            else:
+                obj = FusedObject(self.tracks[self.alone[i - len(self.pairs)]], None, None, east, north, sigma,
+                                  camera=self.camera)
+            self._built[i] = obj
         return obj
 
 
