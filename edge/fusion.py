@@ -41,7 +41,6 @@ from edge.ground_velocity import GroundVelocities
 from edge.radar.store import Snapshot, Target, TrackStore, pick
 
 INFEASIBLE = pairing.INFEASIBLE
-_NO_ROWS = np.zeros(0, np.int64)
 
 
 class FusionConfig(BaseModel):
@@ -195,16 +194,20 @@ class Fusion:
         keys = all_keys if len(cols) == len(radar) else pick(all_keys, cols)
         arrived = ids != self._ids and not self._rows.keys() >= set(ids)  # a camera track new to the fusion
         self._carry(ids, keys, t)
-        link_col = hysteresis.columns_of(self._link.link, self._col_uid)
-        if ids and keys:
-            proposal = self._associate(on_ground, (cam_pos, cam_cov, cam_vel, float(cx), float(cy), per_sigma), rad,
-                                       self._global_due(t, arrived), link_col)
-        else:
-            proposal = np.full(len(ids), -1, np.int64)
-        self._update_links(proposal, t)
+        associate = bool(ids and keys)
+        everything = self._global_due(t, arrived) if associate else False
+        lk = self._link
+        made, settled, col = hysteresis.step(cam_pos, cam_cov, cam_vel, float(cx), float(cy), per_sigma, rad,
+                                             self._smoothed, on_ground, self._settled, associate, everything,
+                                             self._col_uid, *lk, t, self._last_global, cfg.gate, cfg.velocity_gate,
+                                             cfg.smoothing, cfg.link_bonus, cfg.confirm_frames, cfg.keep_s)
+        if made and self._gone and self._release_gone(t):
+            settled = hysteresis.settled(lk.link, lk.since, lk.support, lk.cand, t, self._last_global)
+            col = hysteresis.columns_of(lk.link, self._col_uid)
+        self._settled = settled
         self._last_t = t
         ais_links = self._pair_ais(radar, ais)
-        return self._result(tracks, ids, cam_pos, cam_cov, radar, ais, ais_links, t)
+        return self._result(tracks, ids, cam_pos, cam_cov, col, radar, ais, ais_links)
 
     def _ground_velocities(self, ids: list[int], cam_pos: np.ndarray, t: float) -> np.ndarray:
         """Each camera track's velocity on the ground (NaN until it has a short history): a least-
@@ -296,29 +299,6 @@ class Fusion:
         self._key_of = {u: k for u, k in self._key_of.items() if u in used}
         self._uid_of = {k: u for u, k in self._key_of.items()}
 
-    def _associate(self, on_ground: np.ndarray, camera: tuple, rad: np.ndarray, everything: bool,
-                   link_col: np.ndarray) -> np.ndarray:
-        """Propose this frame's pairs: a column (target in view) per track, -1 for none. A global
-        frame (`everything`) smooths the costs of every track on the ground with every target in
-        view and lets one assignment (Hungarian) pick the pairs. Otherwise a settled link (made
-        before the last global association, supported last frame, no challenger) that still
-        passes its gates keeps its target, and the assignment runs over the other tracks and the
-        targets no settled link holds. The pair arithmetic is edge.pairing's; the track's current
-        link gets `link_bonus` there."""
-        cfg = self.config
-        held_rows = _NO_ROWS
-        if not everything and self._settled.any():
-            # A settled link's target is its link's (both were set at the end of the last frame).
-            held_rows = (self._settled & (link_col >= 0)).nonzero()[0]
-        held_cols = link_col.take(held_rows)
-        held_ok, rows, cols, sub = pairing.associate(*camera, rad, self._smoothed, on_ground, held_rows, held_cols,
-                                                     link_col, cfg.gate, cfg.velocity_gate, cfg.smoothing,
-                                                     cfg.link_bonus)
-        pick_a = pick_b = _NO_ROWS
-        if len(rows) and len(cols):
-            pick_a, pick_b = linear_sum_assignment(sub)
-        return hysteresis.proposal(len(link_col), held_rows, held_cols, held_ok, rows, cols, pick_a, pick_b, sub)
-
     def _in_view(self, radar: Snapshot, cx: float, cy: float, per_sigma: float) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the radar targets within the camera's horizontal view (with a margin wider
         than any bearing gate): the rest cannot pair, and a post's radar sees all around. With
@@ -332,36 +312,36 @@ class Fusion:
         return pairing.radar_side(radar.east, radar.north, radar.cov, radar.velocity, cx, cy, centre, half, per_sigma,
                                   cfg.bearing_sigma_deg, cfg.bearing_gate)
 
-    def _update_links(self, proposal: np.ndarray, t: float) -> None:
-        """The hysteresis (edge.links.update) on this frame's proposal. One radar target links to
-        one camera track. A link made this frame takes it from the track that held it: it won the
-        assignment `confirm_frames` frames in a row against the holder's link bonus, so the holder
-        went unsupported that long (it left the picture, or another track fits the target
-        better). Were the holder to keep it, a track the tracker lost would block the track that
-        replaced it for `keep_s`. That holds for the links of tracks gone from the picture too."""
-        cfg = self.config
+    def _release_gone(self, t: float) -> bool:
+        """After a frame that made a link (edge.links.step): one radar target links to one camera
+        track, and that holds for the links of tracks gone from the picture too. A link made this
+        frame takes the target from the track that held it: it won the assignment
+        `confirm_frames` frames in a row against the holder's link bonus, so the holder went
+        unsupported that long (it left the picture, or another track fits the target better).
+        Were the holder to keep it, a track the tracker lost would block the track that replaced
+        it for `keep_s`. Returns whether a link of a track here was dropped."""
         link, since, support = self._link.link, self._link.since, self._link.support
-        made = hysteresis.update(proposal, self._col_uid, *self._link, t, cfg.confirm_frames, cfg.keep_s)
-        if made and self._gone:
-            held = {u: i for i, u in enumerate(link.tolist()) if u >= 0}
-            for tid, record in list(self._gone.items()):
-                i = held.get(record.link)
-                if i is None:
-                    continue
-                if (support[i] != t, since[i]) <= (record.support != t, record.since):
-                    self._gone[tid] = record._replace(link=-1)
-                else:
-                    link[i] = -1
+        held = {u: i for i, u in enumerate(link.tolist()) if u >= 0}
+        dropped = False
+        for tid, record in list(self._gone.items()):
+            i = held.get(record.link)
+            if i is None:
+                continue
+            if (support[i] != t, since[i]) <= (record.support != t, record.since):
+                self._gone[tid] = record._replace(link=-1)
+            else:
+                link[i] = -1
+                dropped = True
+        return dropped
 
     def _pair_ais(self, radar: Snapshot, ais: Snapshot) -> dict[tuple[str, str], tuple[str, str]]:
         return pair_ais(radar, ais, self.config)
 
-    def _result(self, tracks, ids, cam_pos, cam_cov, radar: Snapshot, ais: Snapshot, ais_links, t: float) -> FusionResult:
-        """This frame's links, and the settled ones for the next frame; the fused objects are built
-        when first asked for."""
+    def _result(self, tracks, ids, cam_pos, cam_cov, col: np.ndarray, radar: Snapshot, ais: Snapshot,
+                ais_links) -> FusionResult:
+        """This frame's links (`col`: each track's link's column, -1 for none or out of view); the
+        fused objects are built when first asked for."""
         lk = self._link
-        self._settled = hysteresis.settled(lk.link, lk.since, lk.support, lk.cand, t, self._last_global)
-        col = hysteresis.columns_of(lk.link, self._col_uid)
         keys, present = self._keys, None
         linked = (lk.link >= 0).nonzero()[0]
         linked_col = col.take(linked)

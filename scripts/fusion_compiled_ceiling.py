@@ -3,10 +3,11 @@
 An experiment, not a benchmark the README's goal is judged by: it bounds what moving the radar
 work's per-frame Python into compiled passes could give. It records every compiled call the
 work makes on each frame of the bench's scene (the TTM scans and row writes, the store's
-snapshot kernels, the box anchors, the ground fix, ground velocities, pairing, links, the
-assignment) with copies of its arguments, then measures, in interleaved rounds beside the
-camera's loop on the real video, the whole radar work against replaying just those calls. The list of kernels is written out below: a kernel added to
-the per-frame work later must be added to it.
+snapshot kernels, the box anchors, the ground fix, ground velocities, and the association,
+assignment and links in one call) with copies of its arguments, then measures, in interleaved
+rounds beside the camera's loop on the real video, the whole radar work against replaying just
+those calls. The list of kernels is written out below: a kernel added to the per-frame work
+later must be added to it.
 
     .venv/bin/python scripts/fusion_compiled_ceiling.py $ZASTAVA_DATA/video/vtest.avi --rounds 30
 """
@@ -44,9 +45,9 @@ COMPILED = {
     edge.geometry: ["_anchors"],
     edge.camera_model: ["_projective_fix"],
     edge.ground_velocity: ["_advance"],
-    edge.pairing: ["radar_side", "associate"],
-    edge.links: ["columns_of", "proposal", "update", "settled"],
-    edge.fusion: ["linear_sum_assignment"],
+    edge.pairing: ["radar_side"],
+    edge.links: ["step", "columns_of", "settled"],  # step: association, assignment and links in one call
+    edge.fusion: ["linear_sum_assignment"],  # the radar-AIS pairing
 }
 
 
