@@ -41,7 +41,7 @@ from edge.track import Tracker  # noqa: E402
 # The module globals through which the radar work calls compiled code, per frame.
 COMPILED = {
     edge.radar.ttm_scan: ["scan"],
-    edge.radar.store: ["_scanned_row", "_live_rows", "_predicted"],
+    edge.radar.store: ["_ttm_row", "_live_rows", "_predicted"],  # _ttm_row: a TTM scanned into its row
     edge.geometry: ["_anchors"],
     edge.camera_model: ["_projective_fix"],
     edge.ground_velocity: ["_advance"],

@@ -1,5 +1,6 @@
 """The track store's fast path for a radar's usual sentence (a plain TTM from a radar standing at
-the post: RadarPicture.ingest -> NmeaDecoder.scan_ttm -> TrackStore.add_scanned) leaves the
+the post: RadarPicture.ingest -> TrackStore.add_ttm, the line scanned and its target's row written in
+one compiled call, its name, status and extra from NmeaDecoder.ttm_fields) leaves the
 store exactly as the decoder's report through TrackStore.add does: every target field, the
 history, the rows the fusion reads (the covariance within 1e-12 relative: numba's hypot), the
 per-source quality and the decoder's counts and refusals.
@@ -36,9 +37,9 @@ radars: [{{id: arpa, format: nmea, transport: udp, port: 10110, stale_s: 20{rada
 """, "test"))
 
 
-def reference_ingest(pic: RadarPicture, line: bytes, t: float) -> None:
+def reference_ingest(pic: RadarPicture, line: bytes, t: float, shift: float = 0.0) -> None:
     for rep in pic.decoders["arpa"].feed(line, t):
-        pic.store.add(rep)
+        pic.store.add(dataclasses.replace(rep, time=rep.time + shift) if shift else rep)
 
 
 def assert_same(fast: RadarPicture, general: RadarPicture, now: float) -> None:
@@ -93,15 +94,32 @@ def test_fast_path_matches_on_the_fusion_benchs_scene(videos: Path):
 
 LETTERS = st.sampled_from(["", "T", "R", "A", "M", "Q", "L", "N", "K", "S", "X"])
 NUMBER = st.one_of(st.just(""), st.floats(-5, 400, allow_nan=False).map(lambda v: f"{v:.1f}"), st.sampled_from(["0", "360", "360.0", "361", "-0.0", "1e3", "x"]))
+# Fields the fast path takes, at their edges: most generated TTMs must reach it.
+DISTANCE = st.one_of(st.floats(0, 12, allow_nan=False).map(lambda v: f"{v:.3f}"), st.sampled_from(["0", "0.0", ""]))
+ANGLE = st.one_of(st.floats(0, 360, allow_nan=False).map(lambda v: f"{v:.1f}"), st.sampled_from(["0", "360", "359.99"]))
+SPEED = st.one_of(st.floats(-2, 40, allow_nan=False).map(lambda v: f"{v:.1f}"), st.just("0"))
+OPTIONAL = st.one_of(st.just(""), st.floats(-9, 9, allow_nan=False).map(lambda v: f"{v:.2f}"))
+# Times around noon and around midnight: a TTM is dated on the day of the last ZDA, the nearest
+# such day (00:00:01 after 23:59:59 is the next day's).
+HHMMSS = st.sampled_from(["", "120000", "120001.5", "115959", "120003", "250000", "235959", "000001.5"])
 
 
 @st.composite
 def ttm_lines(draw) -> tuple[bytes, float]:
-    """A TTM with fields at and past the edges of what the fast path takes, or another sentence."""
-    kind = draw(st.sampled_from(["ttm", "ttm", "ttm", "ttm", "tll", "junk"]))
+    """A TTM the fast path takes (its fields at their edges), one with fields past the edges, or
+    another sentence (TLL, ZDA, junk)."""
+    kind = draw(st.sampled_from(["plain", "plain", "plain", "ttm", "tll", "zda", "junk"]))
     n = draw(st.integers(0, 5))
-    hhmmss = draw(st.sampled_from(["", "120000", "120001.5", "115959", "120003", "250000"]))
-    if kind == "ttm":
+    hhmmss = draw(HHMMSS)
+    if kind == "plain":
+        fields = [draw(st.sampled_from([f"{n:02d}", f"{n}"])), draw(DISTANCE), draw(ANGLE), draw(st.sampled_from(["T", ""])),
+                  draw(SPEED), draw(ANGLE), draw(st.sampled_from(["T", ""])), draw(OPTIONAL), draw(OPTIONAL),
+                  draw(st.sampled_from(["", "N", "K", "S"])), draw(st.sampled_from(["", "boat", " 1 (B4G) "])),
+                  draw(st.sampled_from(["", "T", "L", "Q", "X"])), draw(st.sampled_from(["", "R"])), hhmmss]
+        if draw(st.booleans()):
+            fields.append(draw(st.sampled_from(["", "A", "M", "X"])))
+        line = sentence("RATTM," + ",".join(fields)).encode()
+    elif kind == "ttm":
         fields = [f"{n:02d}", draw(NUMBER), draw(NUMBER), draw(LETTERS), draw(NUMBER), draw(NUMBER), draw(LETTERS),
                   draw(NUMBER), draw(NUMBER), draw(LETTERS), draw(st.sampled_from(["", "boat", " 1 (B4G) "])),
                   draw(LETTERS), draw(LETTERS), hhmmss]
@@ -110,6 +128,8 @@ def ttm_lines(draw) -> tuple[bytes, float]:
         line = sentence("RATTM," + ",".join(fields)).encode()
     elif kind == "tll":
         line = sentence(f"RATLL,{n:02d},5812.7405,N,01132.8508,E,boat,{hhmmss},T,").encode()
+    elif kind == "zda":
+        line = sentence(f"GPZDA,{hhmmss or '235958'},{draw(st.sampled_from(['06', '07']))},12,2026,,").encode()
     else:
         line = draw(st.binary(max_size=60))
     if draw(st.integers(0, 9)) == 0:
@@ -117,18 +137,48 @@ def ttm_lines(draw) -> tuple[bytes, float]:
     return line, draw(st.floats(0, 30))
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(ttm_lines(), min_size=1, max_size=60), st.booleans())
-def test_fast_path_matches_on_generated_lines(items, expire):
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ttm_lines(), min_size=1, max_size=60), st.booleans(), st.sampled_from([0.0, 0.0, 3600.25]))
+def test_fast_path_matches_on_generated_lines(items, expire, shift):
+    """`shift`: a recording replayed live moves its reports' times by the replay's offset. The
+    strategy's lines reach the fast path (test_generated_lines_reach_the_fast_path)."""
     fast, general = picture(), picture()
-    t0 = 1_700_000_000.0
+    t0 = 1_796_601_600.0  # 2026-12-07 00:00 UTC
     for k, (line, jitter) in enumerate(items):
         t = t0 + k + jitter  # the receive time; the sentences' own times go back and forth
-        fast.ingest("arpa", line, t)
-        reference_ingest(general, line, t)
+        fast.ingest("arpa", line, t, shift)
+        reference_ingest(general, line, t, shift)
         if expire and k % 7 == 6:
             assert fast.store.expire(t) == general.store.expire(t)
     assert_same(fast, general, t0 + len(items) + 31)
+
+
+def test_fast_path_around_midnight_with_a_shift():
+    """Plain TTMs dated across midnight by the last ZDA (23:59:50 on the 6th: 00:00:05 is the
+    7th's), replayed with a shift: hundreds take the fast path, and the store ends as the
+    general path leaves it."""
+    fast, general = picture(), picture()
+    t0 = 1_796_601_600.0 - 10  # 2026-12-06 23:59:50 UTC
+    rng = random.Random(7)
+    lines = [sentence("GPZDA,235950.00,06,12,2026,,").encode()]
+    for k in range(600):
+        sec = (86390 + k * 0.05) % 86400
+        hhmmss = f"{int(sec // 3600):02d}{int(sec % 3600 // 60):02d}{sec % 60:05.2f}"
+        lines.append(sentence(f"RATTM,{k % 7:02d},{rng.uniform(0.1, 3):.3f},{rng.uniform(0, 360):.1f},T,"
+                              f"{rng.uniform(0, 20):.1f},{rng.uniform(0, 360):.1f},T,{rng.uniform(-1, 1):.2f},"
+                              f"{rng.uniform(-5, 5):.2f},N,boat{k % 7},{rng.choice('TLQ')},,{hhmmss},A").encode())
+    # then a ZDA just after midnight and reports stamped just before it: the 6th's, late
+    lines.append(sentence("GPZDA,000031.00,07,12,2026,,").encode())
+    lines += [sentence(f"RATTM,{k % 7:02d},1.000,10.0,T,5.0,20.0,T,,,N,,T,,2359{50 + k % 9:02d},A").encode()
+              for k in range(40)]
+    for k, line in enumerate(lines):
+        t = t0 + k * 0.05 + rng.random() * 0.01
+        fast.ingest("arpa", line, t, 3600.25)
+        reference_ingest(general, line, t, 3600.25)
+    assert fast.scanned > 500, fast.scanned
+    updated = sorted(tg.updated for tg in fast.store.targets())
+    assert updated[0] > t0 + 3600.25 + 10, "dated on the next day, after midnight, and shifted"
+    assert_same(fast, general, t0 + 3600.25 + 60)
 
 
 def test_a_snapshots_targets_show_what_came_in_after_it():
@@ -183,3 +233,32 @@ def test_reports_nobody_reads_are_applied_in_bounded_batches(monkeypatch):
         assert len(fast.store._pending) < 50
     assert fast.scanned == 397
     assert_same(fast, general, t0 + 41)
+
+
+def test_ttm_fields_are_each_lines_own():
+    """The fast path's name, status and extra (NmeaDecoder.ttm_fields, looked up by the line's
+    span from CPA to reference and its acquisition code) are, line by line, what the decoder's
+    report of that line carries, over every combination of those fields, in a shuffled order
+    that repeats each line: a field missing from the lookup's key would hand a line another's."""
+    import itertools
+
+    from edge.radar import ttm_scan
+    from edge.radar.nmea import NmeaDecoder
+
+    lines = []
+    for cpa, tcpa, unit, name, status, ref, acq in itertools.product(
+            ["", "0.50", "1.5"], ["", "-2.0"], ["", "N", "K", "S"], ["", "boat"], ["", "T", "L", "X"], ["", "R"],
+            [None, "", "A", "M"]):
+        fields = ["07", "1.20", "45.0", "T", "5.0", "90.0", "T", cpa, tcpa, unit, name, status, ref, "120000.00"]
+        if acq is not None:
+            fields.append(acq)
+        lines.append(sentence("RATTM," + ",".join(fields)).encode())
+    order = lines * 2
+    random.Random(3).shuffle(order)
+    fast, general = NmeaDecoder("arpa", POST), NmeaDecoder("arpa", POST)
+    floats, ints = fast.scan_buffers
+    for line in order:
+        assert ttm_scan.scan(np.frombuffer(line, np.uint8), floats, ints) == ttm_scan.TTM
+        got = fast.ttm_fields(line, ints[ttm_scan.I_TAIL_START], ints[ttm_scan.I_TAIL_END], ints[ttm_scan.I_ACQ])
+        (report,) = general.feed(line, 1_700_000_000.0)
+        assert got == (report.name, report.status, report.extra), line

@@ -22,8 +22,9 @@ general path, so the refusals and their counts are the general path's
 (tests/test_radar_nmea_fast.py holds the two paths to each other). A plain TTM line, what a
 radar sends most, is first offered to a compiled scan that frames, checks and converts it in one
 pass (edge.radar.ttm_scan, held to the pattern path by tests/test_radar_ttm_scan.py). For a
-radar at the post, `scan_ttm` hands that scan to the track store's fast path instead of making a
-report (edge.radar.store.TrackStore.add_scanned; tests/test_radar_store_fast.py).
+radar at the post, the track store runs that scan itself and writes the target's row without a
+report (edge.radar.store.TrackStore.add_ttm, with this decoder's scan buffers, `ttm_clock`,
+`ttm_fields` and unit tables; tests/test_radar_store_fast.py).
 """
 
 from __future__ import annotations
@@ -246,6 +247,10 @@ class NmeaDecoder:
         self._day: int | None = None  # UTC midnight (epoch s) of the date last seen in RMC/ZDA
         self._utc: float | None = None  # the UTC time (epoch s) that came with that date
         self._floats, self._ints = np.empty(ttm_scan.N_FLOATS), np.empty(ttm_scan.N_INTS, np.int64)  # ttm_scan's out
+        # For the track store's fast path (TrackStore.add_ttm), which runs the scan on this feed's thread.
+        self.scan_buffers = (self._floats, self._ints)
+        self.unit_tables = (PER_UNIT, PER_SPEED_UNIT)
+        self._ttm_tails: dict[tuple[bytes, int], tuple] = {}  # ttm_fields' results by the line's tail
         self._handlers = {
             "TTM": self._ttm, "TLL": self._tll, "GGA": self._gga, "RMC": self._rmc, "GLL": self._gll,
             "ZDA": self._zda, "HDT": self._hdt, "HDG": self._hdg, "OSD": self._osd, "RSD": self._rsd,
@@ -351,20 +356,31 @@ class NmeaDecoder:
             reports = self._ttm_report(_layout_fields(data.split(","), _TTM_INDEX, TTM_FIELDS), received)
         return reports
 
-    def scan_ttm(self, line, received: float) -> tuple | None:
-        """A radar's usual sentence, a plain TTM, from a radar at a fixed position, for the track
-        store's fast path (edge.radar.store.TrackStore.add_scanned): (target, time, the scan's
-        floats, metres per distance unit, metres per second per speed unit, name, status, extra),
-        or None for any other line, which feed() judges. Counts nothing: the caller counts the
-        message when the store takes it, and hands it to feed() otherwise."""
-        if self.position is None or type(line) is not bytes or line[3:7] != b"TTM," or len(line) > MAX_SENTENCE \
-                or ttm_scan.scan(np.frombuffer(line, np.uint8), self._floats, self._ints) != ttm_scan.TTM:
-            return None
-        target, unit, _brg_ref, _cog_unit, name, code, ref, acq = _scanned_codes(self._ints, line)
-        *_, cpa, tcpa, tod = _scanned_numbers(self._floats)
-        per_unit, per_speed_unit = UNITS[unit]
-        return (target, self._utc_of(tod, received), self._floats, per_unit, per_speed_unit, name or None,
-                STATUS.get(code, code or None), _ttm_extra(code, cpa, tcpa, acq, ref, per_unit))
+    def ttm_clock(self) -> tuple[float, float]:
+        """(UTC midnight, UTC time) of the date last seen in RMC/ZDA, NaN before one: what the track
+        store's fast path (edge.radar.store.TrackStore.add_ttm) needs to date a TTM's hhmmss as
+        _utc_of does."""
+        if self._day is None or self._utc is None:
+            return math.nan, math.nan
+        return float(self._day), float(self._utc)
+
+    def ttm_fields(self, line: bytes, tail_start: int, tail_end: int, acq: int) -> tuple[str | None, str | None, dict]:
+        """The name, status and extra of a plain TTM line this decoder's scan buffers hold (the
+        track store's fast path, TrackStore.add_ttm, has just scanned it on this feed's thread),
+        as its report would carry them. They follow from the line's span from CPA to reference
+        and its acquisition code alone, and a radar repeats those from scan to scan: looked up by
+        them, decoded only when new. The extra dict is shared: readers copy it (Target.extra)."""
+        key = (line[tail_start:tail_end], acq)
+        fields = self._ttm_tails.get(key)
+        if fields is None:
+            _target, unit, _brg_ref, _cog_unit, name, code, ref, acq_text = _scanned_codes(self._ints, line)
+            *_, cpa, tcpa, _tod = _scanned_numbers(self._floats)
+            fields = (name or None, STATUS.get(code, code or None),
+                      _ttm_extra(code, cpa, tcpa, acq_text, ref, UNITS[unit][0]))
+            if len(self._ttm_tails) >= 4096:
+                self._ttm_tails.clear()  # CPAs that change every scan: a cache that must not grow
+            self._ttm_tails[key] = fields
+        return fields
 
     def _ttm_build(self, target: str, unit: str, distance, bearing, brg_ref: str, speed, course, cog_unit: str, cpa,
                    tcpa, tod, name: str, status_code: str, ref: str, acq: str, received: float) -> list[TargetReport]:
@@ -589,6 +605,17 @@ class NmeaDecoder:
         return t
 
 
+def _unit_table(which: int) -> np.ndarray:
+    """UNITS by ttm_scan's unit code (0: an empty field, nautical miles), for compiled code."""
+    out = np.full(256, np.nan)
+    for code, letter in ((0, "N"), (78, "N"), (75, "K"), (83, "S")):
+        out[code] = UNITS[letter][which]
+    return out
+
+
+PER_UNIT, PER_SPEED_UNIT = _unit_table(0), _unit_table(1)  # metres, metres per second per unit
+
+
 def _scanned_numbers(floats: np.ndarray) -> list:
     """ttm_scan's float outputs as the pattern path's numbers (None for an empty field)."""
     return [None if v != v else v for v in floats.tolist()]
@@ -597,7 +624,7 @@ def _scanned_numbers(floats: np.ndarray) -> list:
 def _scanned_codes(ints: np.ndarray, line: bytes) -> tuple[str, ...]:
     """ttm_scan's integer outputs as the pattern path's texts: (target, distance unit, bearing and
     course references, name, status, reference and acquisition codes)."""
-    number, brg_ref, cog_unit, unit, status_code, ref, acq, name_start, name_end = ints.tolist()
+    number, brg_ref, cog_unit, unit, status_code, ref, acq, name_start, name_end = ints.tolist()[:9]
     name = line[name_start:name_end].decode("ascii").strip() if name_end > name_start else ""
     return (f"{number:02d}", _LETTER[unit] or "N", _LETTER[brg_ref], _LETTER[cog_unit], name, _LETTER[status_code],
             _LETTER[ref], _LETTER[acq])

@@ -4,10 +4,10 @@ Feeds update it from their threads; the fusion reads a snapshot, with every targ
 the frame's time. A target's position uncertainty follows its sensor's stated accuracy: along
 the line of sight the range sigma, across it the range times the bearing sigma.
 
-A radar's usual sentence, a plain TTM from a radar at the post, has a fast path (add_scanned):
-its numbers go into the target's row in one compiled call, and the target's other fields
-(history, status, extra, lat/lon) follow when the target is next read — a snapshot's targets, a
-lookup, the next report through add(), expiry. The fusion reads only the rows each frame, so a
+A radar's usual sentence, a plain TTM from a radar at the post, has a fast path (add_ttm): the
+line is scanned and its numbers written into the target's row in one compiled call, and the
+target's other fields (history, status, extra, lat/lon) follow when the target is next read — a
+snapshot's targets, a lookup, the next report through add(), expiry. The fusion reads only the rows each frame, so a
 camera's loop does not build what nobody reads.
 
     >>> store = TrackStore(LocalFrame(58.21, 11.55))                  # doctest: +SKIP
@@ -30,11 +30,13 @@ import numpy as np
 from numba import njit
 
 from edge.geo import WGS84, LocalFrame, bearing_of
+from edge.radar import ttm_scan
 from edge.radar.reports import TargetReport
 
 HISTORY = 120  # positions kept per target (two minutes at 1 Hz)
 MAX_TARGETS = 5000  # a feed gone mad must not eat the node's memory
 MAX_PENDING = 4096  # fast-path reports waiting for their targets' fields (a node's expiry syncs every second)
+NUMBERED = 1000  # target numbers 0-999 (a TTM's) find their row through an array on the fast path
 SPEED_WINDOW_S = 10.0  # velocity estimated over this much history when the source gives none
 
 
@@ -121,7 +123,7 @@ class Snapshot:
 
 class SyncedTargets(Sequence):
     """A snapshot's targets, brought up to date with the reports the store took on its fast path
-    (TrackStore.add_scanned) when first read: the fusion step reads only the snapshot's arrays,
+    (TrackStore.add_ttm) when first read: the fusion step reads only the snapshot's arrays,
     so most frames never pay for the targets' fields."""
 
     __slots__ = ("_items", "_store", "_synced")
@@ -162,9 +164,10 @@ class TrackStore:
         self._rows_version = 0  # counts changes of which target holds which row
         self._picked: dict[str | None, tuple] = {}  # kind -> the last snapshot's (rows, targets, keys, kinds)
         self._free: list[int] = []
-        # The fast path's reports (add_scanned) wait here to reach their targets' fields: (row,
-        # time, east, north, name, status, extra), in arrival order; sync() applies them.
+        # The fast path's reports (add_ttm) wait here to reach their targets' fields: (row, time,
+        # east, north, name, status, extra), in arrival order; sync() applies them.
         self._pending: list[tuple] = []
+        self._numbered: dict[str, np.ndarray] = {}  # source -> row of each target number (-1: none)
         self._grow(64)
 
     def _grow(self, cap: int) -> None:
@@ -204,6 +207,12 @@ class TrackStore:
             self._key_at_row[row] = key
             self._used[row] = True
             self._rows_version += 1
+            number = _target_number(key[1])
+            if number >= 0:
+                numbered = self._numbered.get(key[0])
+                if numbered is None:
+                    numbered = self._numbered[key[0]] = np.full(NUMBERED, -1, np.int64)
+                numbered[number] = row
         self._is_radar[row] = tgt.kind == "radar"
         vx, vy = tgt.velocity
         if tgt.has_position:
@@ -223,6 +232,9 @@ class TrackStore:
             self._key_at_row[row] = None
             self._free.append(row)
             self._rows_version += 1
+            number = _target_number(key[1])
+            if number >= 0:
+                self._numbered[key[0]][number] = -1
 
     def sensor(self, source: str) -> SensorAccuracy:
         return self.accuracy.get(source) or SensorAccuracy()
@@ -284,36 +296,38 @@ class TrackStore:
             self._write_row(key, tgt, acc)
             return tgt
 
-    def add_scanned(self, source: str, target: str, time: float, floats: np.ndarray, per_unit: float,
-                    per_speed: float, name: str | None, status: str | None, extra: dict) -> bool:
-        """The fast path for a radar's usual report: a plain TTM (edge.radar.ttm_scan's `floats`)
-        of a target the store holds, from a radar standing at the post. Its numbers go straight
-        into the target's row (one compiled call); its fields follow when the target is next read
-        (sync). The same state as add() of the decoder's report, to the last bit but for the
-        covariance (numba's hypot: within 1e-12). False when it is not for this path (the target
-        is new, the sentence lacks a range, bearing, speed or course, or an angle is out of
-        range): nothing is changed, and the caller takes add()."""
+    def add_ttm(self, source: str, line: bytes, received: float, shift: float, decoder) -> bool:
+        """The fast path for a radar's usual report: a plain TTM line (edge.radar.ttm_scan) about a
+        target the store holds, from a radar standing at the post, `decoder` its feed's NMEA
+        decoder (edge.radar.nmea.NmeaDecoder: its scan buffers, clock, unit tables and
+        ttm_fields). One compiled call scans the line, dates it, converts it and writes the
+        target's row; the target's other fields follow when it is next read (sync). The same
+        state as add() of the decoder's report, to the last bit but for the covariance (numba's
+        hypot: within 1e-12). False when the line is not for this path (not a plain TTM, a target
+        new to the store or numbered 1000 or more, a missing range, bearing, speed or course, an
+        angle out of range): nothing is changed, and the caller hands the line to the decoder."""
         acc = self.sensor(source)
-        if acc.origin is None:
+        numbered = self._numbered.get(source)
+        if acc.origin is None or numbered is None:
             return False
+        day, utc = decoder.ttm_clock()
+        floats, ints = decoder.scan_buffers
+        per_unit, per_speed_unit = decoder.unit_tables
         with self._lock:
-            row = self._row.get((source, target))
-            if row is None:
-                return False
-            code = _scanned_row(self._num, row, floats, time, per_unit, per_speed, acc.origin[0], acc.origin[1],
-                                acc.range_sigma_m, acc.bearing_sigma_deg, acc.stale_s)
+            code, row, t, east, north, tail_start, tail_end, acq = _ttm_row(np.frombuffer(line, np.uint8), floats, ints, self._num, numbered,
+                                                 self._placed["radar"], received, day, utc, shift, per_unit,
+                                                 per_speed_unit, acc.origin[0], acc.origin[1], acc.range_sigma_m,
+                                                 acc.bearing_sigma_deg, acc.stale_s)
             if code == _DECLINED:
                 return False
             q = self._quality[source]
             q.reports += 1
-            q.last_report = time
-            q.recent.append(time)
+            q.last_report = t
+            q.recent.append(t)
             if code == _LATE:
                 return True  # late and out of order: the newer state stands
             q.positioned += 1
-            self._placed["radar"][row] = True
-            east, north = self._num[row, :2].tolist()
-            self._pending.append((row, time, east, north, name, status, extra))
+            self._pending.append((row, t, east, north, *decoder.ttm_fields(line, tail_start, tail_end, acq)))
             if len(self._pending) >= MAX_PENDING:
                 self._sync()  # a store that nobody reads or expires must not grow without bound
             return True
@@ -415,7 +429,7 @@ class TrackStore:
 
 
 # Per target row: east, north, velocity east, north, updated, stale_s, covariance (2x2); and, from
-# the fast path only (add_scanned), speed, course, range and true bearing of the last report.
+# the fast path only (add_ttm), speed, course, range and true bearing of the last report.
 _NUMBERS = 14
 _APPLIED, _LATE, _DECLINED = 0, 1, -1
 _KINDS = np.array(["ais", "radar"], dtype=object)  # by TrackStore._is_radar
@@ -485,6 +499,47 @@ def _scanned_row(num, row, floats, t, per_unit, per_speed, ox, oy, range_sigma, 
     out[6], out[7], out[8], out[9] = c00, c01, c01, c11
     out[10], out[11], out[12], out[13] = spd, c, rng, b
     return _APPLIED
+
+
+@njit(cache=True, nogil=True)
+def _ttm_row(b, floats, ints, num, numbered, placed, received, day, utc, shift, per_unit, per_speed, ox, oy,
+             range_sigma, bearing_sigma_deg, stale_s):
+    """A plain TTM line (uint8 array b) into its target's row: the scan (edge.radar.ttm_scan,
+    into floats and ints), the target's row by its number, the line's time dated as the decoder
+    dates it (NmeaDecoder._utc_of: the hhmmss on the day last seen, the nearest such day; the
+    receive time without either) and moved by `shift`, then _scanned_row. Returns (code, row,
+    time, east, north, and the line's tail span and acquisition code for NmeaDecoder.ttm_fields)."""
+    if ttm_scan.scan(b, floats, ints) != ttm_scan.TTM:
+        return _DECLINED, -1, 0.0, 0.0, 0.0, 0, 0, 0
+    number = ints[ttm_scan.I_NUMBER]
+    row = numbered[number] if number < len(numbered) else -1
+    unit = ints[ttm_scan.I_UNIT]
+    if row < 0 or unit < 0 or unit > 255:
+        return _DECLINED, -1, 0.0, 0.0, 0.0, 0, 0, 0
+    tod = floats[ttm_scan.F_TOD]
+    t = received
+    if tod == tod and day == day and utc == utc:
+        t = day + tod
+        if t - utc > 43200:
+            t -= 86400
+        elif utc - t > 43200:
+            t += 86400
+    t += shift
+    code = _scanned_row(num, row, floats, t, per_unit[unit], per_speed[unit], ox, oy, range_sigma,
+                        bearing_sigma_deg, stale_s)
+    if code == _APPLIED:
+        placed[row] = True
+    return (code, row, t, num[row, 0], num[row, 1], ints[ttm_scan.I_TAIL_START], ints[ttm_scan.I_TAIL_END],
+            ints[ttm_scan.I_ACQ])
+
+
+def _target_number(target: str) -> int:
+    """The number a TTM gives this target (the decoder names it f"{number:02d}"), or -1 when it
+    is not such a name or not below NUMBERED."""
+    if not target.isdigit() or len(target) > 3:
+        return -1
+    n = int(target)
+    return n if f"{n:02d}" == target else -1
 
 
 def pick(items: list, idx: np.ndarray) -> list:

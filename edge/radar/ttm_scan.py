@@ -24,9 +24,12 @@ from numba import njit
 F_DISTANCE, F_BEARING, F_SPEED, F_COURSE, F_CPA, F_TCPA, F_TOD = range(7)
 N_FLOATS = 7
 # And its other fields (int64 out array): the target number, one-letter codes (0: empty), the
-# name's span in the line, whether the acquisition field is there at all.
-I_NUMBER, I_BRG_REF, I_COG_UNIT, I_UNIT, I_STATUS, I_REF, I_ACQ, I_NAME_START, I_NAME_END = range(9)
-N_INTS = 9
+# name's span in the line, whether the acquisition field is there at all; and the span from the
+# CPA field to the reference field (CPA, TCPA, unit, name, status, reference): with the
+# acquisition code, everything a report takes from the line besides the numbers and the time.
+I_NUMBER, I_BRG_REF, I_COG_UNIT, I_UNIT, I_STATUS, I_REF, I_ACQ, I_NAME_START, I_NAME_END, I_TAIL_START, I_TAIL_END = \
+    range(11)
+N_INTS = 11
 
 DECLINED, TTM = 0, 1
 
@@ -184,6 +187,7 @@ def scan(b, floats, ints):
         return DECLINED
     ints[I_UNIT] = c
     ints[I_NAME_START], ints[I_NAME_END] = starts[10], ends[10]
+    ints[I_TAIL_START], ints[I_TAIL_END] = starts[7], ends[12]
     for slot, field in ((I_STATUS, 11), (I_REF, 12)):
         c = _letter(b, starts[field], ends[field], _AZ)
         if c < 0:
