@@ -21,7 +21,7 @@ import numpy as np
 from edge.alerts import AlertRecord, geo_alert
 from edge.annotate import draw_label
 from edge.config import NodeConfig
-from edge.fusion import FusedObject, FusionConfig, FusionResult, RadarOnly, pair_ais
+from edge.fusion import BuiltOnRead, FusedObject, FusionConfig, FusionResult, RadarOnly, pair_ais
 from edge.geo_rules import GeoRuleEngine, object_key
 from edge.plan_view import HIGHLIGHT, PlanView
 from edge.radar.picture import RadarPicture
@@ -43,7 +43,7 @@ class _CameraView:
     time: float
 
 
-class MergedPicture(Sequence):
+class MergedPicture(BuiltOnRead):
     """The node's picture for the geo rules: every camera's objects, then the radar targets no
     camera links. Both sides build an object only when a rule or a reader asks for it
     (edge.fusion.CameraObjects, edge.fusion.RadarOnly); the rules read `positions` for the zone
@@ -63,13 +63,7 @@ class MergedPicture(Sequence):
     def __len__(self) -> int:
         return int(self._starts[-1])
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _item(self, i: int) -> FusedObject:
         part = int(np.searchsorted(self._starts, i, side="right")) - 1
         return self.parts[part][i - int(self._starts[part])]
 

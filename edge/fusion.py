@@ -399,7 +399,27 @@ def pair_ais(radar: Snapshot, ais: Snapshot, config: FusionConfig) -> dict[tuple
     return {rk[i]: ak[j] for i, j in zip(rows, cols) if cost[i, j] < INFEASIBLE / 2}
 
 
-class RadarOnly(Sequence):
+class BuiltOnRead(Sequence):
+    """A sequence of fused objects that builds each when first read (`_item`); the indexing, slices
+    and negative indices included, is here once for every such picture."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _item(self, i: int):
+        raise NotImplementedError
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._item(i)
+
+
+class RadarOnly(BuiltOnRead):
     """The radar targets of a snapshot that no camera track holds, as fused objects (with their
     AIS identity). Their places and keys come from the snapshot's arrays; an object is built only
     when first read (a node sees hundreds of targets, the geo rules look at the few in a zone)."""
@@ -420,11 +440,7 @@ class RadarOnly(Sequence):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
+    def _item(self, i: int) -> FusedObject:
         obj = self._built.get(i)
         if obj is None:
             j = self.rows[i]
@@ -437,7 +453,7 @@ class RadarOnly(Sequence):
         return obj
 
 
-class CameraObjects(Sequence):
+class CameraObjects(BuiltOnRead):
     """One camera's tracks of a frame as fused objects: the linked ones first (the radar's
     position refined by the camera's), then the others that stand on the ground, each in track
     order. Their places and keys (edge.geo_rules.object_key's) are arrays and tuples made at
@@ -478,13 +494,7 @@ class CameraObjects(Sequence):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _item(self, i: int) -> FusedObject:
         obj = self._built.get(i)
         if obj is None:
             east, north = self.positions[i].tolist()
