@@ -53,8 +53,7 @@ class MergedPicture(BuiltOnRead):
         self.parts = [c for c in cameras if len(c)] + [rest]
         self.rest = rest
         self._starts = np.cumsum([0] + [len(p) for p in self.parts])
-        self.positions = np.concatenate([np.asarray(p.positions() if callable(p.positions) else p.positions,
-                                                    np.float64).reshape(-1, 2) for p in self.parts])
+        self.positions = np.concatenate([np.asarray(p.positions, np.float64).reshape(-1, 2) for p in self.parts])
 
     @cached_property
     def keys(self) -> list[tuple]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,7 +101,7 @@ class FusionResult:
     radar: Snapshot | None = None
     ais: Snapshot | None = None
     build: Callable[[], CameraObjects] | None = None  # makes camera_view, once, when first asked
-    _view: CameraObjects | None = None
+    _view: Sequence[FusedObject] | None = None
     _camera: list[FusedObject] | None = None
     _objects: list[FusedObject] | None = None
 
@@ -110,7 +111,7 @@ class FusionResult:
         built when first read (edge.fusion.CameraObjects): every frame associates, but the geo
         rules (2 Hz) look at the few objects in their zones."""
         if self._view is None:
-            self._view = self.build() if self.build is not None else CameraObjects.empty(self.radar)
+            self._view = self.build() if self.build is not None else []
         return self._view
 
     @property
@@ -360,8 +361,8 @@ class Fusion:
                 if key in present:
                     links[ids[i]] = key
         tracks = list(tracks)
-        build = lambda: CameraObjects(self.camera, tracks, ids, links, cam_pos, cam_cov, radar, ais, ais_links)  # noqa: E731
-        return FusionResult(links, ais_links, radar, ais, build)
+        return FusionResult(links, ais_links, radar, ais,
+                            partial(CameraObjects, self.camera, tracks, ids, links, cam_pos, cam_cov, radar, ais, ais_links))
 
 
 def _view_sector(model) -> tuple[float, float] | bool:
@@ -432,6 +433,7 @@ class RadarOnly(BuiltOnRead):
         self.keys = keys if len(self.rows) == len(keys) else pick(keys, np.array(self.rows, np.int64))
         self._built: dict[int, FusedObject] = {}
 
+    @cached_property
     def positions(self) -> np.ndarray:
         """(N, 2) east, north of the objects."""
         rows = np.array(self.rows, np.int64)
@@ -467,8 +469,8 @@ class CameraObjects(BuiltOnRead):
         keys = radar.key_list()
         by_key = dict(zip(keys, range(len(keys)))) if links else {}
         self.pairs = [(i, by_key[links[tid]]) for i, tid in enumerate(ids) if tid in links]
-        alone = [i for i, tid in enumerate(ids) if tid not in links and np.isfinite(cam_pos[i]).all()]
-        self.alone = alone  # not on the ground (sky, far horizon): no place in the fused picture
+        # a track not on the ground (sky, far horizon) has no place in the fused picture
+        self.alone = alone = [i for i, tid in enumerate(ids) if tid not in links and np.isfinite(cam_pos[i]).all()]
         self.keys = [("radar",) + links[ids[i]] for i, _ in self.pairs] + [("camera", camera, ids[i]) for i in alone]
         own = np.zeros((0, 2))
         sig = np.zeros(0)
@@ -486,11 +488,6 @@ class CameraObjects(BuiltOnRead):
         self._built: dict[int, FusedObject] = {}
         self._ais: dict | None = None
 
-    @classmethod
-    def empty(cls, radar: Snapshot | None) -> CameraObjects:
-        none = Snapshot(0.0, [], np.zeros(0), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0, object), [])
-        return cls("", [], [], {}, np.zeros((0, 2)), np.zeros((0, 2, 2)), radar or none, none, {})
-
     def __len__(self) -> int:
         return len(self.keys)
 
@@ -500,14 +497,14 @@ class CameraObjects(BuiltOnRead):
             east, north = self.positions[i].tolist()
             sigma = float(self._sigma[i])
             if i < len(self.pairs):
-                t, j = self.pairs[i]
+                track, j = self.pairs[i]
                 tg = self.radar.targets[j]
                 ais = None
                 if self.ais_links and len(self.ais):
                     if self._ais is None:
                         self._ais = dict(zip(self.ais.key_list(), self.ais.targets))
                     ais = self._ais.get(self.ais_links.get(tg.key))
-                obj = FusedObject(self.tracks[t], tg, ais, east, north, sigma, tg.speed_mps, tg.course_deg, self.camera)
+                obj = FusedObject(self.tracks[track], tg, ais, east, north, sigma, tg.speed_mps, tg.course_deg, self.camera)
             else:
                 obj = FusedObject(self.tracks[self.alone[i - len(self.pairs)]], None, None, east, north, sigma,
                                   camera=self.camera)

@@ -95,7 +95,7 @@ def test_fast_path_matches_on_the_fusion_benchs_scene(videos: Path):
 LETTERS = st.sampled_from(["", "T", "R", "A", "M", "Q", "L", "N", "K", "S", "X"])
 NUMBER = st.one_of(st.just(""), st.floats(-5, 400, allow_nan=False).map(lambda v: f"{v:.1f}"), st.sampled_from(["0", "360", "360.0", "361", "-0.0", "1e3", "x"]))
 # Fields the fast path takes, at their edges: most generated TTMs must reach it.
-DISTANCE = st.one_of(st.floats(0, 12, allow_nan=False).map(lambda v: f"{v:.3f}"), st.sampled_from(["0", "0.0", ""]))
+DISTANCE = st.one_of(st.floats(0, 12, allow_nan=False).map(lambda v: f"{v:.3f}"), st.sampled_from(["0", "0.0"]))
 ANGLE = st.one_of(st.floats(0, 360, allow_nan=False).map(lambda v: f"{v:.1f}"), st.sampled_from(["0", "360", "359.99"]))
 SPEED = st.one_of(st.floats(-2, 40, allow_nan=False).map(lambda v: f"{v:.1f}"), st.just("0"))
 OPTIONAL = st.one_of(st.just(""), st.floats(-9, 9, allow_nan=False).map(lambda v: f"{v:.2f}"))
@@ -108,7 +108,7 @@ HHMMSS = st.sampled_from(["", "120000", "120001.5", "115959", "120003", "250000"
 def ttm_lines(draw) -> tuple[bytes, float]:
     """A TTM the fast path takes (its fields at their edges), one with fields past the edges, or
     another sentence (TLL, ZDA, junk)."""
-    kind = draw(st.sampled_from(["plain", "plain", "plain", "ttm", "tll", "zda", "junk"]))
+    kind = draw(st.sampled_from(["plain", "plain", "plain", "plain", "plain", "ttm", "tll", "zda", "junk"]))
     n = draw(st.integers(0, 5))
     hhmmss = draw(HHMMSS)
     if kind == "plain":
@@ -138,7 +138,7 @@ def ttm_lines(draw) -> tuple[bytes, float]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(ttm_lines(), min_size=1, max_size=60), st.booleans(), st.sampled_from([0.0, 0.0, 3600.25]))
+@given(st.lists(ttm_lines(), min_size=8, max_size=60), st.booleans(), st.sampled_from([0.0, 0.0, 3600.25]))
 def test_fast_path_matches_on_generated_lines(items, expire, shift):
     """`shift`: a recording replayed live moves its reports' times by the replay's offset. The
     strategy's lines reach the fast path (test_generated_lines_reach_the_fast_path)."""

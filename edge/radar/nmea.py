@@ -259,7 +259,7 @@ class NmeaDecoder:
     def feed(self, line: bytes | str, received: float) -> list[TargetReport]:
         # A radar's usual line, a plain TTM, is framed, checked and converted in one compiled
         # scan (edge.radar.ttm_scan); what it declines takes the pattern path below.
-        if type(line) is bytes and line[3:7] == b"TTM," and len(line) <= MAX_SENTENCE \
+        if plain_ttm_candidate(line) \
                 and ttm_scan.scan(np.frombuffer(line, np.uint8), self._floats, self._ints) == ttm_scan.TTM:
             self.stats.messages += 1
             return self._run("TTM", self._ttm_scanned, line, received)
@@ -596,13 +596,12 @@ class NmeaDecoder:
         """A sentence's hhmmss on the date last seen (RMC/ZDA); the receive time without either."""
         if tod is None or self._day is None or self._utc is None:
             return received
-        t = self._day + tod
-        # the nearest day to the dated time: a TTM at 00:00:01 after an RMC at 23:59:59 is tomorrow's
-        if t - self._utc > 43200:
-            t -= 86400
-        elif self._utc - t > 43200:
-            t += 86400
-        return t
+        return ttm_scan.dated(float(tod), float(self._day), float(self._utc))
+
+
+def plain_ttm_candidate(line) -> bool:
+    """Whether a line may be a plain TTM for the compiled scan (bytes, a TTM, not too long)."""
+    return type(line) is bytes and line[3:7] == b"TTM," and len(line) <= MAX_SENTENCE
 
 
 def _unit_table(which: int) -> np.ndarray:

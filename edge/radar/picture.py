@@ -18,7 +18,7 @@ from edge.config import NodeConfig
 from edge.geo import LocalFrame
 from edge.radar.config import RadarFeedConfig
 from edge.radar.feeds import make_decoder, open_feed
-from edge.radar.nmea import MAX_SENTENCE
+from edge.radar.nmea import plain_ttm_candidate
 from edge.radar.reports import TargetReport
 from edge.radar.store import SensorAccuracy, TrackStore
 from edge.sources import STREAM_SCHEMES
@@ -72,13 +72,13 @@ class RadarPicture:
     def ingest(self, feed_id: str, message: bytes, received: float, shift: float = 0.0) -> int:
         """Decode one message of a feed into the store; returns the reports it gave."""
         decoder = self.decoders[feed_id]
-        if feed_id in self._scanning and type(message) is bytes and message[3:7] == b"TTM," \
-                and len(message) <= MAX_SENTENCE:  # a radar's usual TTM straight into its target's row
-            if self.store.add_ttm(feed_id, message, received, shift, decoder):
-                decoder.stats.messages += 1
-                decoder.stats.reports += 1
-                self.scanned += 1
-                return 1
+        # a radar's usual TTM straight into its target's row
+        if feed_id in self._scanning and plain_ttm_candidate(message) \
+                and self.store.add_ttm(feed_id, message, received, shift, decoder):
+            decoder.stats.messages += 1
+            decoder.stats.reports += 1
+            self.scanned += 1
+            return 1
         reports = decoder.feed(message, received)
         for rep in reports:
             self.store.add(dataclasses.replace(rep, time=rep.time + shift) if shift else rep)

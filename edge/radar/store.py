@@ -7,8 +7,8 @@ the line of sight the range sigma, across it the range times the bearing sigma.
 A radar's usual sentence, a plain TTM from a radar at the post, has a fast path (add_ttm): the
 line is scanned and its numbers written into the target's row in one compiled call, and the
 target's other fields (history, status, extra, lat/lon) follow when the target is next read — a
-snapshot's targets, a lookup, the next report through add(), expiry. The fusion reads only the rows each frame, so a
-camera's loop does not build what nobody reads.
+snapshot's targets, a lookup, the next report through add(), expiry. The fusion reads only the
+rows each frame, so a camera's loop does not build what nobody reads.
 
     >>> store = TrackStore(LocalFrame(58.21, 11.55))                  # doctest: +SKIP
     >>> store.add(report)                                             # doctest: +SKIP
@@ -314,10 +314,10 @@ class TrackStore:
         floats, ints = decoder.scan_buffers
         per_unit, per_speed_unit = decoder.unit_tables
         with self._lock:
-            code, row, t, east, north, tail_start, tail_end, acq = _ttm_row(np.frombuffer(line, np.uint8), floats, ints, self._num, numbered,
-                                                 self._placed["radar"], received, day, utc, shift, per_unit,
-                                                 per_speed_unit, acc.origin[0], acc.origin[1], acc.range_sigma_m,
-                                                 acc.bearing_sigma_deg, acc.stale_s)
+            code, row, t, east, north, tail_start, tail_end, acq = _ttm_row(
+                np.frombuffer(line, np.uint8), floats, ints, self._num, numbered, self._placed["radar"], received, day,
+                utc, shift, per_unit, per_speed_unit, acc.origin[0], acc.origin[1], acc.range_sigma_m,
+                acc.bearing_sigma_deg, acc.stale_s)
             if code == _DECLINED:
                 return False
             q = self._quality[source]
@@ -506,9 +506,9 @@ def _ttm_row(b, floats, ints, num, numbered, placed, received, day, utc, shift, 
              range_sigma, bearing_sigma_deg, stale_s):
     """A plain TTM line (uint8 array b) into its target's row: the scan (edge.radar.ttm_scan,
     into floats and ints), the target's row by its number, the line's time dated as the decoder
-    dates it (NmeaDecoder._utc_of: the hhmmss on the day last seen, the nearest such day; the
-    receive time without either) and moved by `shift`, then _scanned_row. Returns (code, row,
-    time, east, north, and the line's tail span and acquisition code for NmeaDecoder.ttm_fields)."""
+    dates it (ttm_scan.dated; the receive time without a date or an hhmmss) and moved by `shift`,
+    then _scanned_row. Returns (code, row, time, east, north, and the line's tail span and
+    acquisition code for NmeaDecoder.ttm_fields)."""
     if ttm_scan.scan(b, floats, ints) != ttm_scan.TTM:
         return _DECLINED, -1, 0.0, 0.0, 0.0, 0, 0, 0
     number = ints[ttm_scan.I_NUMBER]
@@ -517,13 +517,7 @@ def _ttm_row(b, floats, ints, num, numbered, placed, received, day, utc, shift, 
     if row < 0 or unit < 0 or unit > 255:
         return _DECLINED, -1, 0.0, 0.0, 0.0, 0, 0, 0
     tod = floats[ttm_scan.F_TOD]
-    t = received
-    if tod == tod and day == day and utc == utc:
-        t = day + tod
-        if t - utc > 43200:
-            t -= 86400
-        elif utc - t > 43200:
-            t += 86400
+    t = ttm_scan.dated(tod, day, utc) if tod == tod and day == day and utc == utc else received
     t += shift
     code = _scanned_row(num, row, floats, t, per_unit[unit], per_speed[unit], ox, oy, range_sigma,
                         bearing_sigma_deg, stale_s)

@@ -34,6 +34,20 @@ N_INTS = 11
 DECLINED, TTM = 0, 1
 
 
+@njit(cache=True, nogil=True)
+def dated(tod, day, utc):
+    """A sentence's hhmmss (`tod`, seconds of the day) on the date last seen (`day`: its UTC
+    midnight, `utc`: the UTC time that came with it), on the nearest such day: a TTM at 00:00:01
+    after an RMC at 23:59:59 is the next day's. The NMEA decoder's rule (NmeaDecoder._utc_of),
+    here so that the track store's compiled fast path dates a line as the decoder does."""
+    t = day + tod
+    if t - utc > 43200:
+        t -= 86400
+    elif utc - t > 43200:
+        t += 86400
+    return t
+
+
 @njit(cache=True, inline="always")
 def _space(c):
     return c == 32 or 9 <= c <= 13  # [ \t\n\r\x0b\x0c]
