@@ -417,6 +417,13 @@ class CameraModel(ABC):
         whose map is not projective (lens distortion)."""
         return None
 
+    def projective_ground(self) -> tuple[np.ndarray, float, float] | None:
+        """For compiled callers (edge.fusion): the ground's pixel map (_plane_homography), the
+        pixel sigma and the probe step that anchor_to_ground uses with it; None when the map is
+        not projective."""
+        h = self._plane_homography(0.0)
+        return None if h is None else (h, float(self.pixel_sigma), self._STEP)
+
     # Built on the primitives.
     def ground_uncertainty(self, pixels, ground_height: float = 0.0, pixel_sigma: float | None = None) -> np.ndarray:
         """(N, 2, 2) covariance (m^2) of the ground positions of `pixels`, each pixel uncertain by

@@ -87,6 +87,16 @@ class GroundVelocities:
     def update(self, ids: list[int], pos: np.ndarray, t: float) -> np.ndarray:
         """This frame's positions (N, 2; NaN: not on the ground) -> (N, 2) velocities (NaN until a
         track has 3 positions over half a window)."""
+        rows, old_rows, old = self.begin(ids, t)
+        pos = np.ascontiguousarray(pos, dtype=np.float64).reshape(-1, 2)
+        used, contrib, velocity = _advance(self.sums, self.t0, rows, pos, float(t), self.window / 2, old_rows, old)
+        self.end(t, used, contrib)
+        return velocity
+
+    def begin(self, ids: list[int], t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A frame's first half, for a caller that runs _advance itself (compiled with its own
+        work): the tracks' rows, and the rows and contributions of the frames leaving the window.
+        `end` takes what _advance returns."""
         if ids == self._ids:  # the usual frame: the same tracks as the last one
             rows = self._id_rows
         else:
@@ -95,16 +105,14 @@ class GroundVelocities:
                 self.cooling.append((t + self.window, self.rows.pop(tid)))
             rows = np.array([self.rows[tid] if tid in self.rows else self._row(tid, t) for tid in ids], dtype=np.int64)
             self._ids, self._id_rows = list(ids), rows
-        pos = np.ascontiguousarray(pos, dtype=np.float64).reshape(-1, 2)
         leaving = []
         while self.frames and self.frames[0][0] < t - self.window:
             leaving.append(self.frames.popleft())
         if not leaving:
-            old_rows, old = _NO_ROWS, _NO_SUMS
-        elif len(leaving) == 1:
-            _, old_rows, old = leaving[0]
-        else:
-            old_rows, old = np.concatenate([f[1] for f in leaving]), np.concatenate([f[2] for f in leaving])
-        used, contrib, velocity = _advance(self.sums, self.t0, rows, pos, float(t), self.window / 2, old_rows, old)
+            return rows, _NO_ROWS, _NO_SUMS
+        if len(leaving) == 1:
+            return rows, leaving[0][1], leaving[0][2]
+        return rows, np.concatenate([f[1] for f in leaving]), np.concatenate([f[2] for f in leaving])
+
+    def end(self, t: float, used: np.ndarray, contrib: np.ndarray) -> None:
         self.frames.append((t, used, contrib))
-        return velocity

@@ -27,6 +27,8 @@ import math
 import numpy as np
 from numba import njit
 
+from edge.radar.store import live_predicted
+
 INFEASIBLE = 1e9
 
 
@@ -80,6 +82,17 @@ def radar_side(east, north, cov, vel, cx, cy, centre, half, per_sigma, bearing_s
     """in_view and radar_terms in one call: (the indices of the targets in view, their terms)."""
     cols, bearing, dist = in_view(east, north, cx, cy, centre, half)
     return cols, radar_terms(east, north, cov, vel, cols, bearing, dist, per_sigma, bearing_sigma_deg, bearing_gate)
+
+
+@njit(cache=True, nogil=True)
+def radar_view(placed, updated, stale, num, now, max_age, cx, cy, centre, half, per_sigma, bearing_sigma_deg,
+               bearing_gate):
+    """A TrackStore.snapshot_with kernel: the store's live targets predicted to `now`
+    (edge.radar.store.live_predicted) and radar_side of them, in one call (the fusion asks for
+    both every frame): (rows, east, north, velocity, covariance, indices in view, their terms)."""
+    idx, east, north, vel, cov = live_predicted(placed, updated, stale, num, now, max_age)
+    cols, rad = radar_side(east, north, cov, vel, cx, cy, centre, half, per_sigma, bearing_sigma_deg, bearing_gate)
+    return idx, east, north, vel, cov, cols, rad
 
 
 @njit(cache=True, nogil=True)

@@ -3,7 +3,7 @@
 An experiment, not a benchmark the README's goal is judged by: it bounds what moving the radar
 work's per-frame Python into compiled passes could give. It records every compiled call the
 work makes on each frame of the bench's scene (the TTM scans and row writes, the store's
-snapshot kernels, the box anchors, the ground fix, ground velocities, and the association,
+snapshot kernel with the targets in view, the box anchors, ground fix and ground velocities, and the association,
 assignment and links in one call) with copies of its arguments, then measures, in interleaved
 rounds beside the camera's loop on the real video, the whole radar work against replaying just
 those calls. The list of kernels is written out below: a kernel added to the per-frame work
@@ -41,13 +41,14 @@ from edge.track import Tracker  # noqa: E402
 # The module globals through which the radar work calls compiled code, per frame.
 COMPILED = {
     edge.radar.ttm_scan: ["scan"],
-    edge.radar.store: ["_ttm_row", "_live_rows", "_predicted"],  # _ttm_row: a TTM scanned into its row
+    edge.radar.store: ["_ttm_row", "live_predicted"],  # _ttm_row: a TTM scanned into its row
     edge.geometry: ["_anchors"],
     edge.camera_model: ["_projective_fix"],
     edge.ground_velocity: ["_advance"],
-    edge.pairing: ["radar_side"],
+    edge.pairing: ["radar_view"],  # the store's live targets and the fusion's side of those in view
     edge.links: ["step", "columns_of", "settled"],  # step: association, assignment and links in one call
-    edge.fusion: ["linear_sum_assignment"],  # the radar-AIS pairing
+    # the boxes' ground fix and velocities in one call; the fused picture's places; the radar-AIS pairing
+    edge.fusion: ["_camera_kernel", "places", "linear_sum_assignment"],
 }
 
 

@@ -390,14 +390,22 @@ class TrackStore:
 
     def snapshot(self, now: float, kind: str | None = None, max_age_s: float | None = None) -> Snapshot:
         """Positioned, live targets predicted to `now` with their covariance."""
+        return self.snapshot_with(now, kind, max_age_s, live_predicted, ())[0]
+
+    def snapshot_with(self, now: float, kind: str | None, max_age_s: float | None, kernel, args: tuple) -> tuple:
+        """`snapshot`, its compiled part done by `kernel`: (placed, updated, stale, numbers, now,
+        max_age, *args) -> (rows, east, north, velocity, covariance, *more) as live_predicted,
+        with more results of the caller's own (the fusion computes its side of the targets in
+        view in the same call). Returns (the snapshot, `more`; None when no target is placed)."""
         with self._lock:
             if kind is None:
                 placed = self._placed["radar"] | self._placed["ais"]
             else:
                 placed = self._placed["radar"] if kind == "radar" else self._placed["ais"]
             if not placed.any():
-                return Snapshot(now, [], _NONE, _NONE, _NONE2, _NONE22, _NONE_KIND, [])
-            idx = _live_rows(placed, self._upd, self._stale, float(now), -1.0 if max_age_s is None else float(max_age_s))
+                return Snapshot(now, [], _NONE, _NONE, _NONE2, _NONE22, _NONE_KIND, []), None
+            idx, east, north, vel, cov, *more = kernel(placed, self._upd, self._stale, self._num, float(now),
+                                                       -1.0 if max_age_s is None else float(max_age_s), *args)
             # The same rows as the last snapshot of this kind (the usual frame): the same targets.
             rows = (self._rows_version, idx.tobytes())
             cached = self._picked.get(kind)
@@ -405,8 +413,7 @@ class TrackStore:
                 kinds = _KINDS[self._is_radar[idx].view(np.uint8)] if kind is None else np.full(len(idx), kind, object)
                 cached = self._picked[kind] = (rows, pick(self._at_row, idx), pick(self._key_at_row, idx), kinds)
             _, live, keys, kinds = cached
-            east, north, vel, cov = _predicted(self._num, idx, float(now))
-        return Snapshot(now, SyncedTargets(live, self), east, north, vel, cov, kinds.copy(), list(keys))
+        return Snapshot(now, SyncedTargets(live, self), east, north, vel, cov, kinds.copy(), list(keys)), more
 
     def quality(self, now: float) -> dict[str, dict]:
         """Per source: reports, positioned share, live targets, expired, rate over the last minute."""
@@ -447,6 +454,14 @@ def _live_rows(placed, updated, stale, now, max_age):
             out[k] = r
             k += 1
     return out[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def live_predicted(placed, updated, stale, num, now, max_age):
+    """_live_rows and _predicted in one call: (rows, east, north, velocity, covariance)."""
+    idx = _live_rows(placed, updated, stale, now, max_age)
+    east, north, vel, cov = _predicted(num, idx, now)
+    return idx, east, north, vel, cov
 
 
 @njit(cache=True, nogil=True)
