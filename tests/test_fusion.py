@@ -142,6 +142,44 @@ def step_many(fusion, store, camera, frame, people, radar, t0, n, dt_s=0.2):
     return result
 
 
+@pytest.mark.parametrize("distorted", [False, True])
+def test_the_camera_side_is_the_ground_fix_and_ground_velocities(frame, distorted):
+    """Fusion._camera_side (one compiled call with a projective ground map; anchor_to_ground and
+    GroundVelocities.update otherwise, as with lens distortion) gives, frame by frame, what the
+    camera model and the velocity fit give on their own: positions, covariances, on-ground flags
+    and velocities, to the bit, while tracks come and go and one stands above the horizon."""
+    from edge.ground_velocity import GroundVelocities
+
+    # pitched 8 degrees down: the image's top rows are sky
+    lens = dict(fx=900.0, fy=900.0, cx=640.0, cy=360.0, k1=-0.2, k2=0.05) if distorted else dict(hfov_deg=60.0)
+    camera = CameraModel.from_config(CameraGeometry(height_m=10.0, heading_deg=0.0, pitch_deg=-8.0, image_size=(1280, 720),
+                                                    **lens), frame)
+    assert (camera.projective_ground() is None) == distorted
+    fusion = Fusion("cam", camera, TrackStore(frame, {}), FusionConfig())
+    reference = GroundVelocities(fusion.config.velocity_window_s)
+    sky = Track(99, 0, "person", np.array([600, 0, 640, 5], np.float32), 0.9, 0.0, 64)  # its feet above the horizon
+    seen = 0
+    for k in range(60):
+        t = 100.0 + k / 10
+        tracks = [person_track(i, camera, -8.0 + 2 * i + 0.3 * k / 10, 30.0 + 3 * i, t) for i in range(6)
+                  if not (i == 2 and 20 <= k < 35) and not (i == 5 and k < 10)]
+        tracks += [sky] if k % 3 else []
+        ids = [tr.id for tr in tracks]
+        pos, cov, on_ground, vel = fusion._camera_side(tracks, ids, t)
+        fix = camera.anchor_to_ground(np.array([tr.box for tr in tracks], np.float64), geo=False)
+        want_vel = reference.update(ids, fix.east_north, t)
+        np.testing.assert_array_equal(pos, fix.east_north)
+        np.testing.assert_array_equal(cov, fix.covariance)
+        np.testing.assert_array_equal(on_ground, fix.valid)
+        np.testing.assert_array_equal(vel, want_vel)
+        if 99 in ids:
+            assert not on_ground[ids.index(99)] and on_ground.sum() == len(ids) - 1
+        seen += int(np.isfinite(vel).all(1).sum())
+    assert seen > 200, "the velocities were compared once the tracks had them"
+    _, _, _, vel = fusion._camera_side([], [], 200.0)
+    assert vel.shape == (0, 2)
+
+
 def test_fusion_links_the_right_target_after_confirmation(frame, camera):
     store = TrackStore(frame, {"radar": SensorAccuracy(range_sigma_m=2.0, bearing_sigma_deg=0.5, origin=(0.0, 0.0))})
     fusion = Fusion("cam", camera, store, FusionConfig(confirm_frames=3))

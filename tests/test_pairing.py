@@ -144,3 +144,55 @@ def test_ground_velocities_are_each_tracks_least_squares_line_over_the_window():
             else:
                 assert np.isnan(v).all()
     assert checked > 500
+
+
+def test_the_stores_snapshot_with_radar_view_is_the_snapshot_and_radar_side_of_it():
+    """pairing.radar_view run by TrackStore.snapshot_with (the fusion's one call per frame) gives
+    the store's snapshot and radar_side of it, to the bit, for live, stale and unplaced targets."""
+    from edge.geo import LocalFrame
+    from edge.radar.reports import TargetReport
+    from edge.radar.store import SensorAccuracy, TrackStore
+
+    store = TrackStore(LocalFrame(45.815, 15.9819), {"r": SensorAccuracy(origin=(0.0, 0.0), stale_s=10.0)})
+    assert store.snapshot_with(100.0, "radar", None, pairing.radar_view, (0.0, 0.0, 10.0, 40.0, PER_SIGMA,
+                                                                          BEARING_SIGMA, BEARING_GATE))[1] is None
+    rng = np.random.default_rng(3)
+    for i in range(80):
+        t = 100.0 - (15.0 if i % 9 == 0 else rng.uniform(0, 5))  # every ninth is stale at 100 s
+        store.add(TargetReport("r", "radar", f"{i:02d}", t, range_m=float(rng.uniform(5, 900)),
+                               bearing_deg=float(rng.uniform(0, 360)), speed_mps=float(rng.uniform(0, 8)),
+                               course_deg=float(rng.uniform(0, 360))))
+    store.add(TargetReport("r", "radar", "nowhere", 99.0))  # no position: not placed
+    args = (3.0, -2.0, 10.0, 40.0, PER_SIGMA, BEARING_SIGMA, BEARING_GATE)
+    snap, (cols, rad) = store.snapshot_with(100.0, "radar", None, pairing.radar_view, args)
+    plain = store.snapshot(100.0, kind="radar")
+    assert 0 < len(snap) < 80 and snap.key_list() == plain.key_list()
+    for a, b in ((snap.east, plain.east), (snap.north, plain.north), (snap.velocity, plain.velocity), (snap.cov, plain.cov)):
+        np.testing.assert_array_equal(a, b)
+    want_cols, want_rad = pairing.radar_side(plain.east, plain.north, plain.cov, plain.velocity, *args)
+    assert 0 < len(cols) < len(snap)
+    np.testing.assert_array_equal(cols, want_cols)
+    np.testing.assert_array_equal(rad, want_rad)
+
+
+def test_fused_places_are_the_inverse_covariance_weighted_means():
+    """fusion.places: a linked pair's place is the inverse-covariance weighted mean of the camera's
+    and the radar's positions, its sigma that of the combined covariance; an unlinked track keeps
+    its own place and sigma."""
+    from edge.fusion import places
+
+    rng = np.random.default_rng(5)
+    cam_pos, cam_cov, _, east, north, cov, _ = _scene(rng, n=12, m=20)
+    cam_pos = np.nan_to_num(cam_pos, nan=7.0)
+    pair_cam, pair_radar, alone = np.array([0, 3, 4, 9]), np.array([5, 0, 19, 2]), np.array([1, 2, 11])
+    pos, sig = places(cam_pos, cam_cov, pair_cam, pair_radar, east, north, cov, alone)
+    assert pos.shape == (7, 2) and sig.shape == (7,)
+    for k, (i, j) in enumerate(zip(pair_cam, pair_radar)):
+        i1, i2 = np.linalg.inv(cam_cov[i]), np.linalg.inv(cov[j])
+        c = np.linalg.inv(i1 + i2)
+        want = c @ (i1 @ cam_pos[i] + i2 @ np.array([east[j], north[j]]))
+        np.testing.assert_allclose(pos[k], want, rtol=1e-9, atol=1e-9)
+        assert math.isclose(sig[k], math.sqrt((c[0, 0] + c[1, 1]) / 2), rel_tol=1e-9)
+        assert sig[k] < math.sqrt((cam_cov[i, 0, 0] + cam_cov[i, 1, 1]) / 2), "two sensors know better than one"
+    np.testing.assert_array_equal(pos[4:], cam_pos[alone])
+    np.testing.assert_array_equal(sig[4:], np.sqrt((cam_cov[alone, 0, 0] + cam_cov[alone, 1, 1]) / 2))
