@@ -262,3 +262,36 @@ def test_ttm_fields_are_each_lines_own():
         got = fast.ttm_fields(line, ints[ttm_scan.I_TAIL_START], ints[ttm_scan.I_TAIL_END], ints[ttm_scan.I_ACQ])
         (report,) = general.feed(line, 1_700_000_000.0)
         assert got == (report.name, report.status, report.extra), line
+
+
+def test_expiry_leaves_waiting_reports_waiting_until_it_frees_a_row():
+    """Expiry that frees no row leaves the fast path's reports waiting (they are brought in when a
+    target is read); one that frees rows brings them in first, so the expired target holds all
+    of its reports and a target that takes its row next gets none of them."""
+    fast, general = picture(), picture()
+    t0 = 1_700_000_000.0
+
+    def both(number: int, k: int) -> None:
+        line = sentence(f"RATTM,{number:02d},{1 + k / 1000:.3f},{(40 * number + k) % 360}.0,T,5.0,10.0,T,,,N,,T,,,A").encode()
+        fast.ingest("arpa", line, t0 + k)
+        reference_ingest(general, line, t0 + k)
+
+    both(1, 0)
+    both(2, 0)
+    leaving = fast.store.get(("arpa", "02"))
+    for k in range(1, 30):
+        both(1, k)
+        if k < 5:
+            both(2, k)
+        if k == 10:
+            waiting = len(fast.store._pending)
+            assert fast.store.expire(t0 + k) == general.store.expire(t0 + k) == 0
+            assert len(fast.store._pending) == waiting > 0, "nothing freed: the reports wait"
+        if k == 26:  # target 02 last reported at 4 s: stale (20 s)
+            assert fast.store.expire(t0 + k) == general.store.expire(t0 + k) == 1
+            assert not fast.store._pending
+            assert leaving.reports == 5 and leaving.updated == t0 + 4, "its reports came in before its row was freed"
+        if k >= 27:
+            both(3, k)  # a new target, perhaps in the freed row
+    assert fast.scanned > 30
+    assert_same(fast, general, t0 + 30)

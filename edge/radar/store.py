@@ -35,7 +35,7 @@ from edge.radar.reports import TargetReport
 
 HISTORY = 120  # positions kept per target (two minutes at 1 Hz)
 MAX_TARGETS = 5000  # a feed gone mad must not eat the node's memory
-MAX_PENDING = 4096  # fast-path reports waiting for their targets' fields (a node's expiry syncs every second)
+MAX_PENDING = 4096  # fast-path reports waiting for their targets' fields (until read, or a row is freed)
 NUMBERED = 1000  # target numbers 0-999 (a TTM's) find their row through an array on the fast path
 SPEED_WINDOW_S = 10.0  # velocity estimated over this much history when the source gives none
 
@@ -345,11 +345,15 @@ class TrackStore:
         latest: dict[int, Target] = {}
         for row, t, east, north, name, status, extra in pending:
             tgt = at_row[row]
-            tgt.updated = max(tgt.updated, t)
+            if t > tgt.updated:
+                tgt.updated = t
             tgt.reports += 1
-            tgt.name = name or tgt.name
-            tgt.status = status or tgt.status
-            tgt.extra.update(extra)
+            if name:  # a radar names a target once in a while, and says little else
+                tgt.name = name
+            if status:
+                tgt.status = status
+            if extra:
+                tgt.extra.update(extra)
             tgt.east, tgt.north = east, north
             tgt.history.append((t, east, north))
             latest[row] = tgt
@@ -367,8 +371,12 @@ class TrackStore:
     def expire(self, now: float) -> int:
         """Forget targets not reported for their sensor's stale time; returns how many."""
         with self._lock:
-            self._sync()  # rows are freed here, and may hold another target next
             rows = (self._used & (now - self._upd > self._stale)).nonzero()[0]
+            if not len(rows):
+                # Nothing to free: the fast path's waiting reports wait on, to be brought in when a
+                # target is read (or MAX_PENDING of them have come), not every second.
+                return 0
+            self._sync()  # rows are freed here, and may hold another target next
             gone = [self._key_at_row[r] for r in rows.tolist()]
             for k in gone:
                 self._quality.setdefault(k[0], SourceQuality()).expired += 1
