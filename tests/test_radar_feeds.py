@@ -77,7 +77,8 @@ def test_config_defaults_descriptions_and_refusals():
 
 def test_udp_unicast_lines_and_oversized_datagrams():
     port = free_port()
-    cfg = RadarFeedConfig(id="u", format="nmea", transport="udp", host="127.0.0.1", port=port, max_message_bytes=200)
+    cfg = RadarFeedConfig(id="u", format="nmea", transport="udp", host="127.0.0.1", port=port, max_message_bytes=200,
+                          coalesce_s=0)  # one datagram at a time, stamped by the feed's clock when read
     feed = open_feed(cfg, threading.Event(), clock=lambda: 42.0)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
         tx.sendto(b"X" * 500, ("127.0.0.1", port))  # over the limit: dropped, counted
@@ -86,6 +87,46 @@ def test_udp_unicast_lines_and_oversized_datagrams():
         got = collect(feed, 3)
     assert got == [(TTM, 42.0), (TLL, 42.0), (TTM, 42.0)]
     assert feed.stats.dropped == {"datagram too long": 1} and feed.stats.messages == 3
+
+
+def test_udp_bursts_are_read_at_once_each_datagram_with_its_own_receive_time():
+    """With `coalesce_s` (the default, 0.04 s) a datagram is followed by a wait, and what came
+    meanwhile is read at once, in order; each datagram keeps the time it arrived (the kernel's),
+    on the feed's clock, and one too long is still counted and dropped."""
+    assert RadarFeedConfig(id="u", format="nmea", transport="udp", port=1).coalesce_s == 0.04
+    port = free_port()
+    cfg = RadarFeedConfig(id="u", format="nmea", transport="udp", host="127.0.0.1", port=port, max_message_bytes=200,
+                          coalesce_s=0.3)
+    stop = threading.Event()
+    feed = open_feed(cfg, stop, clock=lambda: time.time() + 1000.0)  # a clock 1000 s ahead of the wall
+    got: list[tuple[bytes, float, float]] = []  # (line, receive time, wall time when the feed yielded it)
+
+    def run():
+        for line, received in feed:
+            got.append((line, received, time.time()))
+            if len(got) == 4:
+                break
+
+    reader = threading.Thread(target=run, daemon=True)
+    reader.start()
+    time.sleep(0.3)  # the reader waits in recvmsg
+    sent = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for k, payload in enumerate([TTM, b"X" * 500, TLL + b"\r\n" + TTM, TLL]):
+            sent.append(time.time())
+            tx.sendto(payload, ("127.0.0.1", port))
+            time.sleep(0.05)
+    reader.join(5)
+    stop.set()
+    assert [g[0] for g in got] == [TTM, TLL, TTM, TLL]
+    yielded = [g[2] for g in got]
+    assert max(yielded) - min(yielded) < 0.02, "the four came out as one burst"
+    assert 0.25 < min(yielded) - sent[0] < 0.4, "right after the coalescing wait"
+    arrived = [g[1] - 1000.0 for g in got]  # back on the wall clock
+    for t, s in zip(arrived, [sent[0], sent[2], sent[2], sent[3]]):
+        assert s - 0.002 < t < s + 0.02, "each line has its datagram's arrival time, not the read's"
+    assert arrived[1] == arrived[2] and arrived[0] < arrived[1] < arrived[3]
+    assert feed.stats.dropped == {"datagram too long": 1}
 
 
 def test_udp_multicast_on_loopback():

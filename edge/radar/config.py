@@ -59,6 +59,9 @@ class RadarFeedConfig(BaseModel):
     stale_s: float = Field(30.0, gt=0.0, description="A target not reported for this long is dropped.")
     max_message_bytes: int = Field(65_536, ge=82, le=1 << 20, description="Longer lines or datagrams are counted "
                                                                           "and dropped.")
+    coalesce_s: float = Field(0.04, ge=0.0, le=1.0, description="udp: after a datagram, wait this long and read "
+                              "what came meanwhile at once: the feed's thread wakes once per burst instead of once "
+                              "per datagram (each keeps its own receive time, the kernel's); 0: one at a time.")
     reconnect_min_s: float = Field(0.5, gt=0.0, description="tcp/serial: first wait before reconnecting; doubles "
                                                             "on each failure.")
     reconnect_max_s: float = Field(30.0, gt=0.0, description="tcp/serial: longest wait between reconnects.")
