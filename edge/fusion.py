@@ -38,8 +38,8 @@ from scipy.optimize import linear_sum_assignment
 
 from edge import links as hysteresis
 from edge import pairing
-from edge.geo import LocalFrame
 from edge.camera_model import _projective_fix
+from edge.geo import LocalFrame
 from edge.geometry import ANCHORS, _anchors
 from edge.ground_velocity import GroundVelocities, _advance
 from edge.radar.store import Snapshot, Target, TrackStore, pick
@@ -555,7 +555,7 @@ def places(cam_pos, cam_cov, pair_cam, pair_radar, radar_east, radar_north, rada
     """The fused objects' places (N, 2) and 1-sigma radii (N): for each linked pair (camera row,
     radar row) the inverse-covariance weighted mean of the two positions, then each camera row of
     `alone` as it is. Compiled: the fused picture is built twice a second with tens of pairs,
-    where numpy's per-call cost made this a third of its time."""
+    where numpy's per-call cost made this a fifth of its time (cProfile, the bench's scene)."""
     n = len(pair_cam)
     pos = np.empty((n + len(alone), 2))
     sig = np.empty(n + len(alone))

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from edge.geo import destination
 from edge.radar.reports import KNOT, NAUTICAL_MILE, DecoderStats, TargetReport
+from edge.radar.ttm_scan import dated
 
 NM_PER_S = NAUTICAL_MILE  # metres per second in one NM/s (ASTERIX speeds are 2^-14 NM/s)
 # ICAO 6-bit characters (Annex 10): 1-26 = A-Z, 32 = space, 48-57 = 0-9; the rest unused, shown as spaces
@@ -633,10 +634,4 @@ class AsterixDecoder:
 
 def _utc_of_tod(tod: float, received: float) -> float:
     """Time of day (s after UTC midnight) on the UTC day that puts it nearest the receive time."""
-    day = math.floor(received / 86400.0) * 86400.0
-    t = day + tod
-    if t - received > 43200:
-        t -= 86400
-    elif received - t > 43200:
-        t += 86400
-    return t
+    return dated(float(tod), math.floor(received / 86400.0) * 86400.0, float(received))

@@ -38,8 +38,9 @@ DECLINED, TTM = 0, 1
 def dated(tod, day, utc):
     """A sentence's hhmmss (`tod`, seconds of the day) on the date last seen (`day`: its UTC
     midnight, `utc`: the UTC time that came with it), on the nearest such day: a TTM at 00:00:01
-    after an RMC at 23:59:59 is the next day's. The NMEA decoder's rule (NmeaDecoder._utc_of),
-    here so that the track store's compiled fast path dates a line as the decoder does."""
+    after an RMC at 23:59:59 is the next day's. The one rule for a time of day in this package:
+    the NMEA decoder (NmeaDecoder._utc_of), the track store's compiled fast path, and ASTERIX's
+    time of day against the receive time (asterix._utc_of_tod)."""
     t = day + tod
     if t - utc > 43200:
         t -= 86400
