@@ -14,6 +14,13 @@ fusion step (gating, assignment, hysteresis) with every target, the fused pictur
 the geo rules over the merged picture at 2 Hz (their zones lie where no target goes, so that no
 alert's evidence picture is drawn in the measured steady state).
 
+With `feed="udp"` (`bench --fusion --feed udp`) the sentences take a running node's way instead:
+a sender process sends each frame's sentences, a datagram each, as the loop reaches the frame, and
+the scene's RadarPicture reads them on its UDP feed thread (coalescing bursts for one frame of the
+loop) and expires targets on its expiry thread. Those threads' CPU is reported per frame; their
+wall-time cost is in `added`, as it is on a node, together with the sender's (which a node does
+not pay: reported too).
+
 Two figures: `added`, the measured growth of the loop's time per frame, and `cpu_share`, the
 radar work's own time over the camera loop's, which assumes nothing overlaps it (an upper bound:
 on a machine whose cores are all busy with inference the two come close).
@@ -30,6 +37,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edge.errors import ZastavaError
+from edge.radar.config import RadarFeedConfig
 from edge.radar.picture import EXPIRE_EVERY_S
 
 NODE = """
@@ -40,7 +48,8 @@ cameras:
     detector: {{model: {model}}}
     geometry: {{height_m: 10, heading_deg: 0, pitch_deg: -12, hfov_deg: 60, image_size: [{w}, {h}]}}
 radars:
-  - {{id: arpa, format: nmea, transport: udp, port: 10110, position: [45.815, 15.9819], stale_s: 10}}
+  - {{id: arpa, format: nmea, transport: udp, host: 127.0.0.1, port: {port}, position: [45.815, 15.9819], stale_s: 10,
+      coalesce_s: {coalesce}}}
 # The zones lie where no target goes: the rules are evaluated on every object, and no alert's
 # evidence picture (about 5 ms, once per event) is drawn in the measured steady state.
 geo_zones:
@@ -68,11 +77,18 @@ class FusionBenchResult:
     added: float  # fused_ms / camera_ms - 1: what the radar adds to the per-frame time (median of rounds)
     added_low: float  # 95% confidence interval of `added` (bootstrap of the rounds' median): on shared
     added_high: float  # cores the rounds vary by several percent, so one median alone says little
-    cpu_share: float  # fusion_ms / camera_ms: the radar work as if nothing overlapped it (median)
+    cpu_share: float  # (fusion_ms + feed_ms) / camera_ms: the radar work as if nothing overlapped it (median)
     # With `parts`: what the radar work's first parts alone add (median of rounds), each measured
     # as a variant of its own in the same rounds: ingest (and expiry); ingest and the fusion step.
     added_ingest: float | None = None
     added_step: float | None = None
+    # With the live UDP feed (feed "udp"): sentences_per_frame counts those its thread took in;
+    # feed_ms, its threads' CPU per frame (reader and expiry; in cpu_share too); sender_ms, the
+    # bench's radar process's CPU per frame, which a node does not spend (it shares these cores).
+    feed: str = "inline"
+    coalesce_s: float | None = None
+    feed_ms: float | None = None
+    sender_ms: float | None = None
 
     def as_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -88,10 +104,78 @@ def _ttm(target: int, rng_m: float, bearing: float, speed: float, course: float,
     return sentence(body).encode()
 
 
-def bench_config(model: str, width: int, height: int):
+def bench_config(model: str, width: int, height: int, *, port: int = 10110, coalesce_s: float = 0.04):
     from edge.config import parse_config
 
-    return parse_config(NODE.format(model=model, w=width, h=height), "fusion bench")
+    return parse_config(NODE.format(model=model, w=width, h=height, port=port, coalesce=coalesce_s), "fusion bench")
+
+
+def _send_frames(conn, sentences: list[list[bytes]], port: int) -> None:
+    """The bench's radar (a process of its own): each frame number it is told, that frame's
+    sentences to the port, a datagram each, as an ARPA radar sends them; an empty message ends it
+    and answers with the process's CPU seconds since the first frame (not its start-up)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    to = ("127.0.0.1", port)
+    started = None
+    while True:
+        message = conn.recv_bytes()
+        if started is None:
+            started = time.process_time()
+        if not message:
+            conn.send(time.process_time() - started)
+            return
+        for line in sentences[int.from_bytes(message, "little")]:
+            sock.sendto(line, to)
+
+
+class LiveFeed:
+    """The scene's sentences through a node's own UDP feed: a sender process sends each frame's
+    sentences as the loop reaches the frame, and the scene's RadarPicture reads them on its feed
+    thread and expires targets on its expiry thread (RadarPicture.start), as a running node does."""
+
+    def __init__(self, sentences: list[list[bytes]], port: int):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # not fork: the detector's thread pools are running
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_send_frames, args=(child, sentences, port), daemon=True,
+                                   name="bench-radar")
+        self.process.start()
+        child.close()
+        self.sentences = sentences
+        self.sent = 0
+        self.frames = 0
+
+    def send(self, k: int) -> None:
+        self.conn.send_bytes(k.to_bytes(4, "little"))
+        self.sent += len(self.sentences[k])
+        self.frames += 1
+
+    def close(self) -> float:
+        """Stop the sender; its CPU seconds per frame sent."""
+        self.conn.send_bytes(b"")
+        cpu = self.conn.recv() if self.conn.poll(10) else math.nan
+        self.process.join(10)
+        return cpu / max(self.frames, 1)
+
+
+def _free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _thread_cpu(native_id: int | None) -> float | None:
+    """A thread's CPU seconds (Linux's schedstat), None where that cannot be read."""
+    try:
+        with open(f"/proc/self/task/{native_id}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class FusionScene:
@@ -101,7 +185,10 @@ class FusionScene:
     `names`: the detector's class names; `first`: the video's first frame (size and picture)."""
 
     def __init__(self, first, names: list[str], *, model: str = "yolox-nano", camera_tracks: int = 50,
-                 radar_tracks: int = 200, radar_hz: float = 1.0, fps: float = 25.0, frames: int = 780, seed: int = 0):
+                 radar_tracks: int = 200, radar_hz: float = 1.0, fps: float = 25.0, frames: int = 780, seed: int = 0,
+                 feed_coalesce_s: float | None = None):
+        """feed_coalesce_s: the sentences reach the store through a node's live UDP feed (LiveFeed)
+        that coalesces bursts for this long, instead of being decoded inline; close() ends it."""
         import datetime as dt
 
         from edge.camera_model import CameraModel
@@ -110,9 +197,13 @@ class FusionScene:
         from edge.fusion import Fusion
         from edge.radar.picture import RadarPicture
 
-        self.config = config = bench_config(model, first.width, first.height)
+        live = feed_coalesce_s is not None
+        port = _free_udp_port() if live else 10110
+        self.config = config = bench_config(model, first.width, first.height, port=port,
+                                            coalesce_s=feed_coalesce_s if live else 0.04)
         self.camera = camera = config.cameras[0]
-        self.picture = picture = RadarPicture(config)
+        self.now = 0.0  # the scene's time: the live feed's clock
+        self.picture = picture = RadarPicture(config, clock=lambda: self.now)
         self.cam_model = cam_model = CameraModel.from_config(camera.geometry, picture.frame)
         self.fusion = Fusion(camera.id, cam_model, picture.store, camera.fusion)
         self.fused = FusedPicture(config, picture)
@@ -174,6 +265,33 @@ class FusionScene:
         self.counts: dict[str, list] = {"tracks": [], "targets": [], "links": [], "sentences": []}
         self._geo_due = 0.0
         self._expiry_due = 0.0
+        self.now = t0
+        self.feed: LiveFeed | None = None
+        if live:
+            self.feed = LiveFeed(self.sentences, port)
+            picture.start()
+
+    def radar_threads_cpu(self) -> float | None:
+        """The live feed's threads' CPU seconds so far (reader and expiry), None without them."""
+        cpu = [_thread_cpu(tid) for tid in self.picture.thread_ids().values()]
+        return None if not cpu or None in cpu else sum(cpu)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until the live feed has taken in every sentence sent (outside the timed frames)."""
+        decoder = self.picture.decoders["arpa"]
+        deadline = time.monotonic() + timeout
+        while self.feed is not None and decoder.stats.messages < self.feed.sent:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def close(self) -> float | None:
+        """End the live feed; the sender process's CPU seconds per frame, None without a feed."""
+        if self.feed is None:
+            return None
+        self.picture.stop()
+        return self.feed.close()
 
     def radar_work(self, k: int, tracks, upto: str = "all") -> float:
         """Radar ingest, fusion, the fused picture's update and the geo rules (2 Hz) for frame k;
@@ -186,11 +304,15 @@ class FusionScene:
         t = k * self.dt_frame
         wall = self.t0 + t
         start = time.perf_counter()
-        for line in self.sentences[k]:
-            self.picture.ingest("arpa", line, wall)
-        if t >= self._expiry_due:  # as a node's expiry thread does (edge.radar.picture)
-            self.picture.store.expire(wall)
-            self._expiry_due = t + EXPIRE_EVERY_S
+        self.now = wall
+        if self.feed is not None:  # the node's feed thread decodes them, its expiry thread expires
+            self.feed.send(k)
+        else:
+            for line in self.sentences[k]:
+                self.picture.ingest("arpa", line, wall)
+            if t >= self._expiry_due:  # as a node's expiry thread does (edge.radar.picture)
+                self.picture.store.expire(wall)
+                self._expiry_due = t + EXPIRE_EVERY_S
         if upto == "ingest":
             return time.perf_counter() - start
         result = self.fusion.step(tracks, wall)
@@ -221,14 +343,20 @@ def run_fusion_bench(
     rounds: int = 12,
     seed: int = 0,
     parts: bool = False,
+    feed: str = "inline",
     on_round: Callable[[int, dict], None] | None = None,
 ) -> FusionBenchResult:
-    from edge.bench import _cycle, _take, median_interval
+    """feed: "inline", each frame's sentences decoded on the loop's thread; "udp", sent by a process
+    of their own to a node's UDP feed, read on its thread (LiveFeed), coalescing bursts for as long
+    as one frame of the camera loop alone (warm-up), as the default 40 ms is one frame at 25 fps."""
+    from edge.bench import _cycle, _take
     from edge.detect.detector import Detector
     from edge.detect.stream import DetectionStream
     from edge.sources import open_source
     from edge.track import Tracker
 
+    if feed not in ("inline", "udp"):
+        raise ZastavaError(f"the fusion bench's radar feed is inline or udp, not {feed!r}")
     if rounds < 2:
         raise ZastavaError(f"the fusion bench needs --rounds 2 or more (got {rounds}): it reports an interval of the "
                            "rounds' median")
@@ -236,19 +364,14 @@ def run_fusion_bench(
     total = frames_per_round * (rounds + 1)
     detector = Detector(bench_config(model, first.width, first.height).cameras[0].detector)
 
-    def new_scene() -> FusionScene:  # the same scene every time (one seed): a state of its own
+    def new_scene(coalesce_s: float | None = None) -> FusionScene:  # the same scene every time (one seed)
         return FusionScene(first, detector.names, model=model, camera_tracks=camera_tracks, radar_tracks=radar_tracks,
-                           radar_hz=radar_hz, fps=fps, frames=total, seed=seed)
+                           radar_hz=radar_hz, fps=fps, frames=total, seed=seed, feed_coalesce_s=coalesce_s)
 
-    scene = new_scene()
-    camera = scene.camera
+    base = new_scene()  # the frames' detections, and the scene when decoding inline
+    camera = base.camera
     cycle = _cycle(source)
-    counts = scene.counts
     camera_only = {"i": 0, "tracker": Tracker(camera.tracker)}
-    fused_state = {"i": 0, "tracker": Tracker(camera.tracker), "scene": scene, "upto": "all"}
-    # Each part measured has its own scene (store, fusion) and tracker, on the same frames.
-    part_states = {upto: {"i": 0, "tracker": Tracker(camera.tracker), "upto": upto, "scene": new_scene()}
-                   for upto in (("ingest", "step") if parts else ())}
 
     def pipeline(state: dict) -> tuple[float, float]:
         """The camera's loop on the real video (decode, inference, tracker on the scene's people),
@@ -261,30 +384,74 @@ def run_fusion_bench(
         for _frame, _detections in stream:
             k = state["i"] % total
             state["i"] += 1
-            tracks = state["tracker"].update(scene.detections[k], k * scene.dt_frame)
+            tracks = state["tracker"].update(base.detections[k], k * base.dt_frame)
             if work is not None:
                 spent += work.radar_work(k, tracks, state["upto"])
             n += 1
         return (time.perf_counter() - started) / n * 1000, spent / n * 1000
 
+    def measured(state: dict) -> tuple[float, float, float | None]:
+        """pipeline(state), and the live feed's threads' CPU ms per frame (None inline): what they
+        did during the round and, once it is timed, with the last frame's sentences."""
+        work = state.get("scene")
+        cpu0 = work.radar_threads_cpu() if work is not None and work.feed is not None else None
+        wall_ms, work_ms = pipeline(state)
+        if cpu0 is None:
+            return wall_ms, work_ms, None
+        if not work.drain():
+            raise ZastavaError("the fusion bench's live radar feed lost sentences (its UDP socket's buffer?)")
+        return wall_ms, work_ms, (work.radar_threads_cpu() - cpu0) / frames_per_round * 1000
+
     # A warm-up of each (sessions, caches, the trackers' tracks, the store), then interleaved rounds.
-    for state in (camera_only, fused_state, *part_states.values()):
-        pipeline(state)
-    for v in counts.values():
-        v.clear()
+    pipeline(camera_only)  # the sessions' first runs
+    camera_warm_ms, _ = pipeline(camera_only)
+    coalesce_s = None
+    if feed == "udp":  # one frame of this loop, as the default is one frame at 25 fps
+        coalesce_s = RadarFeedConfig.model_fields["coalesce_s"].default * fps * camera_warm_ms / 1000
+    scene = base if coalesce_s is None else new_scene(coalesce_s)
+    counts = scene.counts
+    fused_state = {"i": 0, "tracker": Tracker(camera.tracker), "scene": scene, "upto": "all"}
+    # Each part measured has its own scene (store, fusion, live feed) and tracker, on the same frames.
+    part_states = {upto: {"i": 0, "tracker": Tracker(camera.tracker), "upto": upto, "scene": new_scene(coalesce_s)}
+                   for upto in (("ingest", "step") if parts else ())}
+    scenes = [scene, *(st["scene"] for st in part_states.values())]
+    try:
+        for state in (fused_state, *part_states.values()):
+            measured(state)
+        for v in counts.values():
+            v.clear()
+        ingested0 = scene.picture.decoders["arpa"].stats.messages
+        rows = _rounds(rounds, camera_only, fused_state, part_states, measured, on_round)
+        ingested = scene.picture.decoders["arpa"].stats.messages - ingested0
+    finally:
+        sender = [sc.close() for sc in scenes]
+    return _result(source, rounds, frames_per_round, counts, rows, parts, feed, coalesce_s, sender[0],
+                   ingested / max(len(counts["sentences"]), 1) if coalesce_s is not None else None)
+
+
+def _rounds(rounds: int, camera_only: dict, fused_state: dict, part_states: dict, measured, on_round) -> list[dict]:
     rows = []
     for i in range(rounds):
-        camera_ms, _ = pipeline(camera_only)
+        camera_ms, _, _ = measured(camera_only)
         # The parts in alternating order, so that none always runs right after the camera alone.
         order = [("all", fused_state), *part_states.items()]
-        measured = dict((upto, pipeline(state)) for upto, state in (order if i % 2 == 0 else order[::-1]))
-        fused_ms, work_ms = measured.pop("all")
+        got = dict((upto, measured(state)) for upto, state in (order if i % 2 == 0 else order[::-1]))
+        fused_ms, work_ms, feed_ms = got.pop("all")
         row = {"camera_ms": camera_ms, "fused_ms": fused_ms, "fusion_ms": work_ms,
-               "added": fused_ms / camera_ms - 1.0, "cpu_share": work_ms / camera_ms}
-        row.update({f"added_{upto}": ms / camera_ms - 1.0 for upto, (ms, _) in measured.items()})
+               "added": fused_ms / camera_ms - 1.0, "cpu_share": (work_ms + (feed_ms or 0.0)) / camera_ms}
+        if feed_ms is not None:
+            row["feed_ms"] = feed_ms
+        row.update({f"added_{upto}": ms / camera_ms - 1.0 for upto, (ms, _, _) in got.items()})
         rows.append(row)
         if on_round:
             on_round(i, row)
+    return rows
+
+
+def _result(source: str, rounds: int, frames_per_round: int, counts: dict, rows: list[dict], parts: bool, feed: str,
+            coalesce_s: float | None, sender_s: float | None, ingested_per_frame: float | None) -> FusionBenchResult:
+    from edge.bench import median_interval
+
     med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
     ci = median_interval([r["added"] for r in rows])
     return FusionBenchResult(
@@ -293,7 +460,7 @@ def run_fusion_bench(
         frames_per_round=frames_per_round,
         camera_tracks=float(np.mean(counts["tracks"])),
         radar_targets=float(np.mean(counts["targets"])),
-        sentences_per_frame=float(np.mean(counts["sentences"])),
+        sentences_per_frame=float(ingested_per_frame if ingested_per_frame is not None else np.mean(counts["sentences"])),
         camera_ms=med("camera_ms"),
         fused_ms=med("fused_ms"),
         fusion_ms=med("fusion_ms"),
@@ -304,4 +471,8 @@ def run_fusion_bench(
         cpu_share=med("cpu_share"),
         added_ingest=med("added_ingest") if parts else None,
         added_step=med("added_step") if parts else None,
+        feed=feed,
+        coalesce_s=coalesce_s,
+        feed_ms=med("feed_ms") if coalesce_s is not None else None,
+        sender_ms=sender_s * 1000 if sender_s is not None else None,
     )

@@ -255,6 +255,24 @@ def test_fusion_bench_parts_are_measured_as_variants_of_their_own(videos: Path):
     assert wrong.returncode == 2 and wrong.stderr.strip().count("\n") == 0 and "--fusion" in wrong.stderr
 
 
+def test_fusion_bench_through_a_nodes_live_udp_feed(videos: Path):
+    """--feed udp: every sentence sent reaches the store through the feed's thread (8 a frame), the
+    fusion links on what it took in, and the feed's threads and the sender are measured."""
+    r = run_cli("bench", str(videos / "vtest.avi"), "--fusion", "--feed", "udp", "--rounds", "2", "--frames", "20",
+                "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.splitlines()[-1])
+    assert got["feed"] == "udp" and got["sentences_per_frame"] == 8 and 190 <= got["radar_targets"] <= 200
+    assert got["links"] >= 30
+    assert got["feed_ms"] > 0 and got["sender_ms"] > 0 and 0 < got["coalesce_s"] < 0.2
+    assert got["cpu_share"] > got["fusion_ms"] / got["camera_ms"]  # the feed's threads are in it
+    assert "feed threads" in r.stderr and "a node's UDP feed thread" in r.stdout
+    inline = run_cli("bench", str(videos / "vtest.avi"), "--fusion", "--rounds", "2", "--frames", "10", "--json")
+    assert json.loads(inline.stdout.splitlines()[-1])["feed_ms"] is None
+    wrong = run_cli("bench", str(videos / "vtest.avi"), "--fusion", "--feed", "tcp")
+    assert wrong.returncode == 2 and "--feed" in wrong.stderr
+
+
 def test_fusion_scene_parts_stop_where_they_say(videos: Path):
     """`upto` ingest: the store fills, the fusion never runs; step: the fusion links, the fused
     picture stays empty; all: the picture has the camera's view too."""

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fusion", action="store_true",
                    help="measure radar ingest + radar-camera fusion + geo rules per frame against the detection path")
     p.add_argument("--radar-tracks", type=positive_int, default=200, help="radar targets for --fusion (1 report/s each)")
+    p.add_argument("--feed", choices=("inline", "udp"), default="inline",
+                   help="with --fusion: decode the radar's sentences on the loop's thread (inline), or send them to a "
+                   "node's UDP feed thread from a process of their own, as on a running node (udp)")
     p.add_argument("--parts", action="store_true",
                    help="with --fusion: also measure what ingest alone, and ingest with the fusion step, add")
     p.set_defaults(run=run)
@@ -102,12 +105,13 @@ def run_fusion(args: argparse.Namespace) -> int:
 
     def on_round(i: int, row: dict) -> None:
         parts = "".join(f"; {k[6:]} alone +{100 * v:.1f}%" for k, v in row.items() if k in ("added_ingest", "added_step"))
+        feed = f", feed threads {row['feed_ms']:.3f}" if "feed_ms" in row else ""
         print(f"round {i + 1}/{args.rounds}: camera loop {row['camera_ms']:.2f} ms/frame, with radar {row['fused_ms']:.2f} "
-              f"(+{100 * row['added']:.1f}%){parts}; radar work {row['fusion_ms']:.3f} ms/frame", file=sys.stderr)
+              f"(+{100 * row['added']:.1f}%){parts}; radar work {row['fusion_ms']:.3f}{feed} ms/frame", file=sys.stderr)
 
     r = run_fusion_bench(args.source, model=args.model or "yolox-nano", camera_tracks=args.objects,
                          radar_tracks=args.radar_tracks, frames_per_round=args.frames, rounds=args.rounds,
-                         parts=args.parts, on_round=on_round)
+                         parts=args.parts, feed=args.feed, on_round=on_round)
     print(f"source {r.source}; {r.rounds} rounds x {r.frames_per_round} frames; medians")
     print(f"scene: {r.camera_tracks:.1f} camera tracks, {r.radar_targets:.1f} live radar targets, "
           f"{r.sentences_per_frame:.1f} TTM sentences and {r.links:.1f} camera-radar links per frame")
@@ -116,6 +120,11 @@ def run_fusion(args: argparse.Namespace) -> int:
     print(f"added to the per-frame time:        {100 * r.added:7.1f} % (95% interval {100 * r.added_low:.1f} to "
           f"{100 * r.added_high:.1f} %)")
     print(f"radar work's own time:              {r.fusion_ms:7.3f} ms/frame ({100 * r.cpu_share:.1f}% of the camera loop)")
+    if r.feed_ms is not None:
+        print(f"radar feed: a node's UDP feed thread, bursts coalesced for {1000 * r.coalesce_s:.1f} ms (one frame of "
+              "this loop, as 40 ms is at 25 fps)")
+        print(f"  its threads' CPU (reader, expiry): {r.feed_ms:7.3f} ms/frame (in the share above)")
+        print(f"  the bench's sender process:       {r.sender_ms:7.3f} ms/frame (the radar's work, on these cores)")
     if r.added_ingest is not None:
         print(f"  ingest alone adds:                {100 * r.added_ingest:7.1f} %")
         print(f"  ingest and the fusion step add:   {100 * r.added_step:7.1f} %")

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from edge.config import NodeConfig
 from edge.geo import LocalFrame
@@ -46,10 +47,12 @@ def sensor_accuracy(feed: RadarFeedConfig, frame: LocalFrame) -> SensorAccuracy:
 
 
 class RadarPicture:
-    def __init__(self, config: NodeConfig, *, live: bool = False):
+    def __init__(self, config: NodeConfig, *, live: bool = False, clock: Callable[[], float] = time.time):
         """live: a running node. Its file feeds play as if live: their reports' times move to now,
-        keeping the recording's pace, so the picture is on the node's clock."""
+        keeping the recording's pace, so the picture is on the node's clock. clock: the live feeds'
+        receive times and the expiry thread's now (a bench runs its scene's clock)."""
         self.live = live
+        self.clock = clock
         node = config.node
         self.frame = LocalFrame(node.lat, node.lon, node.altitude_m or 0.0)
         self.feeds = {f.id: f for f in config.radars}
@@ -100,19 +103,23 @@ class RadarPicture:
 
     def _run_feed(self, feed: RadarFeedConfig) -> None:
         try:
-            source = open_feed(feed, self._stop)
+            source = open_feed(feed, self._stop, clock=self.clock)
             self._opened[feed.id] = source
             shift = None
             for message, received in source:
                 if shift is None:
-                    shift = time.time() - received if self.live and is_recording(feed) else 0.0
+                    shift = self.clock() - received if self.live and is_recording(feed) else 0.0
                 self.ingest(feed.id, message, received, shift)
         except Exception:  # a feed must never take the node down: say so, the others go on
             log.exception("radar feed %s stopped", feed.id)
 
     def _expire_loop(self) -> None:
         while not self._stop.wait(EXPIRE_EVERY_S):
-            self.store.expire(time.time())
+            self.store.expire(self.clock())
+
+    def thread_ids(self) -> dict[str, int | None]:
+        """The live threads' native ids by name (radar:<feed id>, radar-expiry): for their CPU time."""
+        return {t.name: t.native_id for t in self._threads}
 
     def stop(self) -> None:
         self._stop.set()
