@@ -15,9 +15,10 @@ the geo rules over the merged picture at 2 Hz (their zones lie where no target g
 alert's evidence picture is drawn in the measured steady state).
 
 With `feed="udp"` (`bench --fusion --feed udp`) the sentences take a running node's way instead:
-a sender process sends each frame's sentences, a datagram each, as the loop reaches the frame, and
-the scene's RadarPicture reads them on its UDP feed thread (coalescing bursts for one frame of the
-loop) and expires targets on its expiry thread. Those threads' CPU is reported per frame; their
+a sender process sends a frame's sentences, a datagram each, every frame period of the loop
+(its own clock: the feed wakes wherever in the loop's frame that falls, as a radar's feed does on
+a node), and the scene's RadarPicture reads them on its UDP feed thread (coalescing bursts for one
+frame of the loop) and expires targets on its expiry thread. Those threads' CPU is reported per frame; their
 wall-time cost is in `added`, as it is on a node, together with the sender's (which a node does
 not pay: reported too).
 
@@ -85,7 +86,10 @@ class FusionBenchResult:
     # With the live UDP feed (feed "udp"): sentences_per_frame counts those its thread took in;
     # feed_ms, its threads' CPU per frame (reader and expiry; in cpu_share too); sender_ms, the
     # bench's radar process's CPU per frame, which a node does not spend (it shares these cores).
+    # added_sender: what the sender alone adds (a control in the same rounds: its datagrams to a
+    # socket nobody reads), the bench's radar rather than the node's work.
     feed: str = "inline"
+    added_sender: float | None = None
     coalesce_s: float | None = None
     feed_ms: float | None = None
     sender_ms: float | None = None
@@ -111,29 +115,49 @@ def bench_config(model: str, width: int, height: int, *, port: int = 10110, coal
 
 
 def _send_frames(conn, sentences: list[list[bytes]], port: int) -> None:
-    """The bench's radar (a process of its own): each frame number it is told, that frame's
-    sentences to the port, a datagram each, as an ARPA radar sends them; an empty message ends it
-    and answers with the process's CPU seconds since the first frame (not its start-up)."""
+    """The bench's radar (a process of its own). Told ("go", frame, frames, period), it sends the
+    sentences of that many frames from that one, a frame's every period, a datagram each as an
+    ARPA radar sends them, on its own clock: the feed's wake-ups fall where they fall in the loop's
+    frame, as a radar's do on a node, not in step with it (behind, it catches up at once).
+    ("pause",) sends what is left of them at once and answers how many it has sent in all;
+    ("end",), the process's CPU seconds since the first "go" (not its start-up)."""
     import socket
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     to = ("127.0.0.1", port)
-    started = None
-    while True:
-        message = conn.recv_bytes()
-        if started is None:
-            started = time.process_time()
-        if not message:
-            conn.send(time.process_time() - started)
-            return
-        for line in sentences[int.from_bytes(message, "little")]:
+    started, sent, k, last, period, due = None, 0, 0, 0, 0.0, 0.0
+
+    def send(frame: int) -> int:
+        for line in sentences[frame % len(sentences)]:
             sock.sendto(line, to)
+        return len(sentences[frame % len(sentences)])
+
+    while True:
+        if k >= last or conn.poll(max(0.0, due - time.monotonic())):
+            message = conn.recv()
+            if message[0] == "go":
+                _, k, frames, period = message
+                last, due = k + frames, time.monotonic()
+                started = time.process_time() if started is None else started
+            elif message[0] == "pause":
+                while k < last:
+                    sent += send(k)
+                    k += 1
+                conn.send(sent)
+            else:
+                conn.send(time.process_time() - started if started is not None else 0.0)
+                return
+            continue
+        sent += send(k)
+        k += 1
+        due += period
 
 
 class LiveFeed:
-    """The scene's sentences through a node's own UDP feed: a sender process sends each frame's
-    sentences as the loop reaches the frame, and the scene's RadarPicture reads them on its feed
-    thread and expires targets on its expiry thread (RadarPicture.start), as a running node does."""
+    """The scene's sentences through a node's own UDP feed: a sender process sends a frame's
+    sentences every frame period while a round runs, starting at the round's first frame, and the
+    scene's RadarPicture reads them on its feed thread and expires targets on its expiry thread
+    (RadarPicture.start), as a running node does."""
 
     def __init__(self, sentences: list[list[bytes]], port: int):
         import multiprocessing as mp
@@ -144,21 +168,28 @@ class LiveFeed:
                                    name="bench-radar")
         self.process.start()
         child.close()
-        self.sentences = sentences
         self.sent = 0
-        self.frames = 0
+        self.rounds_s = 0.0  # how long it has been sending
 
-    def send(self, k: int) -> None:
-        self.conn.send_bytes(k.to_bytes(4, "little"))
-        self.sent += len(self.sentences[k])
-        self.frames += 1
+    def go(self, k: int, frames: int, period_s: float) -> None:
+        """Send frame k's sentences now and the next frames' one period apart each."""
+        self.conn.send(("go", k, frames, period_s))
+        self.period_s = period_s
+        self._since = time.monotonic()
+
+    def pause(self) -> int:
+        """Send the rest of the frames at once; how many sentences it has sent in all."""
+        self.conn.send(("pause",))
+        self.sent = self.conn.recv()
+        self.rounds_s += time.monotonic() - self._since
+        return self.sent
 
     def close(self) -> float:
-        """Stop the sender; its CPU seconds per frame sent."""
-        self.conn.send_bytes(b"")
+        """Stop the sender; its CPU seconds per frame period (its last) it sent for."""
+        self.conn.send(("end",))
         cpu = self.conn.recv() if self.conn.poll(10) else math.nan
         self.process.join(10)
-        return cpu / max(self.frames, 1)
+        return cpu / max(self.rounds_s / getattr(self, "period_s", 1.0), 1.0)
 
 
 def _free_udp_port() -> int:
@@ -305,9 +336,7 @@ class FusionScene:
         wall = self.t0 + t
         start = time.perf_counter()
         self.now = wall
-        if self.feed is not None:  # the node's feed thread decodes them, its expiry thread expires
-            self.feed.send(k)
-        else:
+        if self.feed is None:  # else the node's feed thread decodes them, its expiry thread expires
             for line in self.sentences[k]:
                 self.picture.ingest("arpa", line, wall)
             if t >= self._expiry_due:  # as a node's expiry thread does (edge.radar.picture)
@@ -391,12 +420,19 @@ def run_fusion_bench(
         return (time.perf_counter() - started) / n * 1000, spent / n * 1000
 
     def measured(state: dict) -> tuple[float, float, float | None]:
-        """pipeline(state), and the live feed's threads' CPU ms per frame (None inline): what they
-        did during the round and, once it is timed, with the last frame's sentences."""
-        work = state.get("scene")
-        cpu0 = work.radar_threads_cpu() if work is not None and work.feed is not None else None
+        """pipeline(state) with its radar sending, when it has one, and the live feed's threads'
+        CPU ms per frame (None without them): what they did in the round and, once it is timed,
+        with its last sentences."""
+        work, radar = state.get("scene"), state.get("feed")
+        if radar is None:
+            return (*pipeline(state), None)
+        cpu0 = work.radar_threads_cpu() if work is not None else None
+        # The radar sends a frame's sentences every frame period of this loop (its last round's).
+        radar.go(state["i"] % total, frames_per_round, state["period_s"])
         wall_ms, work_ms = pipeline(state)
-        if cpu0 is None:
+        radar.pause()
+        state["period_s"] = wall_ms / 1000
+        if work is None:  # the sender alone: nobody reads what it sends
             return wall_ms, work_ms, None
         if not work.drain():
             raise ZastavaError("the fusion bench's live radar feed lost sentences (its UDP socket's buffer?)")
@@ -410,11 +446,25 @@ def run_fusion_bench(
         coalesce_s = RadarFeedConfig.model_fields["coalesce_s"].default * fps * camera_warm_ms / 1000
     scene = base if coalesce_s is None else new_scene(coalesce_s)
     counts = scene.counts
-    fused_state = {"i": 0, "tracker": Tracker(camera.tracker), "scene": scene, "upto": "all"}
+
+    def state_of(sc: FusionScene | None, upto: str, radar: LiveFeed | None = None) -> dict:
+        radar = radar or (sc.feed if sc is not None else None)
+        return {"i": 0, "tracker": Tracker(camera.tracker), "scene": sc, "upto": upto, "feed": radar,
+                "period_s": camera_warm_ms / 1000}
+
+    fused_state = state_of(scene, "all")
     # Each part measured has its own scene (store, fusion, live feed) and tracker, on the same frames.
-    part_states = {upto: {"i": 0, "tracker": Tracker(camera.tracker), "upto": upto, "scene": new_scene(coalesce_s)}
-                   for upto in (("ingest", "step") if parts else ())}
+    part_states = {upto: state_of(new_scene(coalesce_s), upto) for upto in (("ingest", "step") if parts else ())}
     scenes = [scene, *(st["scene"] for st in part_states.values())]
+    sink = None
+    if coalesce_s is not None:
+        # A control: the sender alone, its datagrams to a socket nobody reads. What it adds is the
+        # bench's radar, not the node's work.
+        import socket
+
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        part_states["sender"] = state_of(None, "sender", LiveFeed(base.sentences, sink.getsockname()[1]))
     try:
         for state in (fused_state, *part_states.values()):
             measured(state)
@@ -425,6 +475,9 @@ def run_fusion_bench(
         ingested = scene.picture.decoders["arpa"].stats.messages - ingested0
     finally:
         sender = [sc.close() for sc in scenes]
+        if sink is not None:
+            part_states["sender"]["feed"].close()
+            sink.close()
     return _result(source, rounds, frames_per_round, counts, rows, parts, feed, coalesce_s, sender[0],
                    ingested / max(len(counts["sentences"]), 1) if coalesce_s is not None else None)
 
@@ -471,6 +524,7 @@ def _result(source: str, rounds: int, frames_per_round: int, counts: dict, rows:
         cpu_share=med("cpu_share"),
         added_ingest=med("added_ingest") if parts else None,
         added_step=med("added_step") if parts else None,
+        added_sender=med("added_sender") if coalesce_s is not None else None,
         feed=feed,
         coalesce_s=coalesce_s,
         feed_ms=med("feed_ms") if coalesce_s is not None else None,

@@ -265,10 +265,12 @@ def test_fusion_bench_through_a_nodes_live_udp_feed(videos: Path):
     assert got["feed"] == "udp" and got["sentences_per_frame"] == 8 and 190 <= got["radar_targets"] <= 200
     assert got["links"] >= 30
     assert got["feed_ms"] > 0 and got["sender_ms"] > 0 and 0 < got["coalesce_s"] < 0.2
+    assert math.isfinite(got["added_sender"]) and "sender alone +" in r.stderr  # the control, in the same rounds
     assert got["cpu_share"] > got["fusion_ms"] / got["camera_ms"]  # the feed's threads are in it
     assert "feed threads" in r.stderr and "a node's UDP feed thread" in r.stdout
     inline = run_cli("bench", str(videos / "vtest.avi"), "--fusion", "--rounds", "2", "--frames", "10", "--json")
     assert json.loads(inline.stdout.splitlines()[-1])["feed_ms"] is None
+    assert json.loads(inline.stdout.splitlines()[-1])["added_sender"] is None
     wrong = run_cli("bench", str(videos / "vtest.avi"), "--fusion", "--feed", "tcp")
     assert wrong.returncode == 2 and "--feed" in wrong.stderr
 

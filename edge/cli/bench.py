@@ -104,7 +104,8 @@ def run_fusion(args: argparse.Namespace) -> int:
         raise ZastavaError(f"--radar-tracks ({args.radar_tracks}) must be at least --objects ({args.objects})")
 
     def on_round(i: int, row: dict) -> None:
-        parts = "".join(f"; {k[6:]} alone +{100 * v:.1f}%" for k, v in row.items() if k in ("added_ingest", "added_step"))
+        parts = "".join(f"; {k[6:]} alone +{100 * v:.1f}%" for k, v in row.items()
+                        if k in ("added_ingest", "added_step", "added_sender"))
         feed = f", feed threads {row['feed_ms']:.3f}" if "feed_ms" in row else ""
         print(f"round {i + 1}/{args.rounds}: camera loop {row['camera_ms']:.2f} ms/frame, with radar {row['fused_ms']:.2f} "
               f"(+{100 * row['added']:.1f}%){parts}; radar work {row['fusion_ms']:.3f}{feed} ms/frame", file=sys.stderr)
@@ -125,6 +126,7 @@ def run_fusion(args: argparse.Namespace) -> int:
               "this loop, as 40 ms is at 25 fps)")
         print(f"  its threads' CPU (reader, expiry): {r.feed_ms:7.3f} ms/frame (in the share above)")
         print(f"  the bench's sender process:       {r.sender_ms:7.3f} ms/frame (the radar's work, on these cores)")
+        print(f"  the sender alone adds:            {100 * r.added_sender:7.1f} % (a control: to a socket nobody reads)")
     if r.added_ingest is not None:
         print(f"  ingest alone adds:                {100 * r.added_ingest:7.1f} %")
         print(f"  ingest and the fusion step add:   {100 * r.added_step:7.1f} %")
