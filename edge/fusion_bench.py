@@ -170,6 +170,8 @@ class LiveFeed:
         child.close()
         self.sent = 0
         self.rounds_s = 0.0  # how long it has been sending
+        self.period_s = 1.0  # its last period
+        self._since = 0.0
 
     def go(self, k: int, frames: int, period_s: float) -> None:
         """Send frame k's sentences now and the next frames' one period apart each."""
@@ -189,7 +191,7 @@ class LiveFeed:
         self.conn.send(("end",))
         cpu = self.conn.recv() if self.conn.poll(10) else math.nan
         self.process.join(10)
-        return cpu / max(self.rounds_s / getattr(self, "period_s", 1.0), 1.0)
+        return cpu / max(self.rounds_s / self.period_s, 1.0)
 
 
 def _free_udp_port() -> int:
@@ -457,15 +459,15 @@ def run_fusion_bench(
     part_states = {upto: state_of(new_scene(coalesce_s), upto) for upto in (("ingest", "step") if parts else ())}
     scenes = [scene, *(st["scene"] for st in part_states.values())]
     sink = None
-    if coalesce_s is not None:
-        # A control: the sender alone, its datagrams to a socket nobody reads. What it adds is the
-        # bench's radar, not the node's work.
-        import socket
-
-        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sink.bind(("127.0.0.1", 0))
-        part_states["sender"] = state_of(None, "sender", LiveFeed(base.sentences, sink.getsockname()[1]))
     try:
+        if coalesce_s is not None:
+            # A control: the sender alone, its datagrams to a socket nobody reads. What it adds is
+            # the bench's radar, not the node's work.
+            import socket
+
+            sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sink.bind(("127.0.0.1", 0))
+            part_states["sender"] = state_of(None, "sender", LiveFeed(base.sentences, sink.getsockname()[1]))
         for state in (fused_state, *part_states.values()):
             measured(state)
         for v in counts.values():
@@ -475,8 +477,9 @@ def run_fusion_bench(
         ingested = scene.picture.decoders["arpa"].stats.messages - ingested0
     finally:
         sender = [sc.close() for sc in scenes]
-        if sink is not None:
+        if "sender" in part_states:
             part_states["sender"]["feed"].close()
+        if sink is not None:
             sink.close()
     return _result(source, rounds, frames_per_round, counts, rows, parts, feed, coalesce_s, sender[0],
                    ingested / max(len(counts["sentences"]), 1) if coalesce_s is not None else None)
