@@ -272,7 +272,7 @@ def test_fusion_bench_through_a_nodes_live_udp_feed(videos: Path):
     assert json.loads(inline.stdout.splitlines()[-1])["feed_ms"] is None
     assert json.loads(inline.stdout.splitlines()[-1])["added_sender"] is None
     wrong = run_cli("bench", str(videos / "vtest.avi"), "--fusion", "--feed", "tcp")
-    assert wrong.returncode == 2 and "--feed" in wrong.stderr
+    assert wrong.returncode == 2 and "--feed" in wrong.stderr and wrong.stderr.strip().count("\n") == 0
 
 
 def test_fusion_scene_parts_stop_where_they_say(videos: Path):
