@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edge.clock import SystemClock
 from edge.errors import ZastavaError
 from edge.radar.config import RadarFeedConfig
 from edge.radar.picture import EXPIRE_EVERY_S
@@ -128,9 +129,10 @@ def _send_frames(conn, sentences: list[list[bytes]], port: int) -> None:
     started, sent, k, last, period, due = None, 0, 0, 0, 0.0, 0.0
 
     def send(frame: int) -> int:
-        for line in sentences[frame % len(sentences)]:
+        lines = sentences[frame % len(sentences)]
+        for line in lines:
             sock.sendto(line, to)
-        return len(sentences[frame % len(sentences)])
+        return len(lines)
 
     while True:
         if k >= last or conn.poll(max(0.0, due - time.monotonic())):
@@ -194,6 +196,16 @@ class LiveFeed:
         return cpu / max(self.rounds_s / self.period_s, 1.0)
 
 
+class SceneClock(SystemClock):
+    """The system's clock but for now(): the scene's time, which the loop sets frame by frame."""
+
+    def __init__(self, t: float = 0.0):
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+
 def _free_udp_port() -> int:
     import socket
 
@@ -235,8 +247,8 @@ class FusionScene:
         self.config = config = bench_config(model, first.width, first.height, port=port,
                                             coalesce_s=feed_coalesce_s if live else 0.04)
         self.camera = camera = config.cameras[0]
-        self.now = 0.0  # the scene's time: the live feed's clock
-        self.picture = picture = RadarPicture(config, clock=lambda: self.now)
+        self.clock = SceneClock()  # the scene's time: the live feed's clock
+        self.picture = picture = RadarPicture(config, clock=self.clock)
         self.cam_model = cam_model = CameraModel.from_config(camera.geometry, picture.frame)
         self.fusion = Fusion(camera.id, cam_model, picture.store, camera.fusion)
         self.fused = FusedPicture(config, picture)
@@ -298,7 +310,7 @@ class FusionScene:
         self.counts: dict[str, list] = {"tracks": [], "targets": [], "links": [], "sentences": []}
         self._geo_due = 0.0
         self._expiry_due = 0.0
-        self.now = t0
+        self.clock.t = t0
         self.feed: LiveFeed | None = None
         if live:
             self.feed = LiveFeed(self.sentences, port)
@@ -337,7 +349,7 @@ class FusionScene:
         t = k * self.dt_frame
         wall = self.t0 + t
         start = time.perf_counter()
-        self.now = wall
+        self.clock.t = wall
         if self.feed is None:  # else the node's feed thread decodes them, its expiry thread expires
             for line in self.sentences[k]:
                 self.picture.ingest("arpa", line, wall)

@@ -194,7 +194,7 @@ class EdgeNode:
         if wants_picture(self.config):
             from edge.radar.picture import RadarPicture
 
-            self.picture = RadarPicture(self.config, live=True)
+            self.picture = RadarPicture(self.config, live=True, clock=self.clock)
             self.fused = FusedPicture(self.config, self.picture)
         self.geo_alerts = 0
         if self.config.live_view is not None:

@@ -21,7 +21,6 @@ import multiprocessing as mp
 import socket
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from edge.bench import _cycle, _take, median_interval  # noqa: E402
 from edge.config import parse_config  # noqa: E402
 from edge.detect.detector import Detector  # noqa: E402
 from edge.detect.stream import DetectionStream  # noqa: E402
-from edge.fusion_bench import _ttm, bench_config  # noqa: E402
+from edge.fusion_bench import _free_udp_port, _thread_cpu, _ttm, bench_config  # noqa: E402
 from edge.radar.config import RadarFeedConfig  # noqa: E402
 from edge.radar.picture import RadarPicture  # noqa: E402
 from edge.sources import open_source  # noqa: E402
@@ -66,31 +65,17 @@ def send(port, stop) -> None:
             sock.sendto(line, ("127.0.0.1", to))
 
 
-def picture(coalesce: float) -> tuple[RadarPicture, int, dict]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def picture(coalesce: float) -> tuple[RadarPicture, int, int]:
+    """A node's radar picture reading a UDP feed on a free port: (picture, port, feed thread's id)."""
+    port = _free_udp_port()
     pic = RadarPicture(parse_config(f"""
 node: {{site: bench, id: feed, lat: 45.815, lon: 15.9819, timezone: UTC}}
 cameras: [{{id: c, source: x.mp4, detector: {{model: yolox-nano}}}}]
 radars: [{{id: arpa, format: nmea, transport: udp, host: 127.0.0.1, port: {port}, position: [45.815, 15.9819],
           stale_s: 10, coalesce_s: {coalesce}}}]
 """, "feed bench"))
-    thread: dict = {}
-    run = pic._run_feed
-
-    def run_feed(feed):
-        thread["tid"] = threading.get_native_id()
-        run(feed)
-
-    pic._run_feed = run_feed
     pic.start()
-    return pic, port, thread
-
-
-def thread_cpu(tid: int) -> float:
-    with open(f"/proc/self/task/{tid}/schedstat") as f:
-        return int(f.read().split()[0]) / 1e9
+    return pic, port, pic.thread_ids()["radar:arpa"]
 
 
 def main() -> int:
@@ -115,7 +100,7 @@ def main() -> int:
         port.value = feed[1] if feed else 0
         if feed:
             time.sleep(0.2)  # the feed's thread is reading before the round starts
-        cpu0 = thread_cpu(feed[2]["tid"]) if feed else 0.0
+        cpu0 = _thread_cpu(feed[2]) if feed else 0.0
         n0 = feed[0].decoders["arpa"].stats.messages if feed else 0
         started, n = time.perf_counter(), 0
         for _frame, det in DetectionStream(detector, _take(cycle, args.frames)):
@@ -126,7 +111,7 @@ def main() -> int:
         port.value = 0
         if not feed:
             return ms, 0.0, 0
-        return ms, thread_cpu(feed[2]["tid"]) - cpu0, feed[0].decoders["arpa"].stats.messages - n0
+        return ms, _thread_cpu(feed[2]) - cpu0, feed[0].decoders["arpa"].stats.messages - n0
 
     for v in variants:  # warm-up: sessions, the feeds' first reports (the general path), numba's cache
         for _ in range(4):

@@ -410,16 +410,17 @@ def test_radar_bench_into_the_store_of_a_radar_at_the_post(radar_log: Path):
 
 def test_a_radar_pictures_clock_times_its_live_feeds_and_its_expiry():
     """RadarPicture(clock=...): a live feed's receive times and the expiry thread's now come from
-    that clock (the fusion bench runs its scene's clock through a node's feed), not the wall's."""
+    that clock's now() (a node's clock; the fusion bench's scene clock), not the wall's."""
     from edge.config import parse_config
+    from edge.fusion_bench import SceneClock
     from edge.radar.picture import RadarPicture
 
-    port, now = free_port(), {"t": 1_000_000.0}
+    port, clock = free_port(), SceneClock(1_000_000.0)
     pic = RadarPicture(parse_config(f"""
 node: {{site: s, id: n, lat: 58.2123, lon: 11.5475}}
 cameras: [{{id: c, source: x.mp4, detector: {{model: m}}}}]
 radars: [{{id: arpa, format: nmea, transport: udp, host: 127.0.0.1, port: {port}, stale_s: 10, coalesce_s: 0}}]
-""", "clock test"), clock=lambda: now["t"])
+""", "clock test"), clock=clock)
     pic.start()
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
@@ -429,10 +430,10 @@ radars: [{{id: arpa, format: nmea, transport: udp, host: 127.0.0.1, port: {port}
                 time.sleep(0.05)
         [target] = pic.store.targets()
         assert target.updated == 1_000_000.0
-        now["t"] += 5.0  # within stale_s on the picture's clock: the expiry thread keeps it
+        clock.t += 5.0  # within stale_s on the picture's clock: the expiry thread keeps it
         time.sleep(1.5)
         assert pic.store.targets()
-        now["t"] += 60.0  # stale on the picture's clock (the wall has moved on by a second or two)
+        clock.t += 60.0  # stale on the picture's clock (the wall has moved on by a second or two)
         deadline = time.monotonic() + 5
         while pic.store.targets() and time.monotonic() < deadline:
             time.sleep(0.05)

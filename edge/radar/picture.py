@@ -13,8 +13,8 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
 
+from edge.clock import SYSTEM_CLOCK, Clock
 from edge.config import NodeConfig
 from edge.geo import LocalFrame
 from edge.radar.config import RadarFeedConfig
@@ -47,10 +47,10 @@ def sensor_accuracy(feed: RadarFeedConfig, frame: LocalFrame) -> SensorAccuracy:
 
 
 class RadarPicture:
-    def __init__(self, config: NodeConfig, *, live: bool = False, clock: Callable[[], float] = time.time):
+    def __init__(self, config: NodeConfig, *, live: bool = False, clock: Clock = SYSTEM_CLOCK):
         """live: a running node. Its file feeds play as if live: their reports' times move to now,
-        keeping the recording's pace, so the picture is on the node's clock. clock: the live feeds'
-        receive times and the expiry thread's now (a bench runs its scene's clock)."""
+        keeping the recording's pace, so the picture is on the node's clock. clock: the node's
+        (edge.clock), whose now() stamps the live feeds' messages and is the expiry thread's now."""
         self.live = live
         self.clock = clock
         node = config.node
@@ -103,19 +103,19 @@ class RadarPicture:
 
     def _run_feed(self, feed: RadarFeedConfig) -> None:
         try:
-            source = open_feed(feed, self._stop, clock=self.clock)
+            source = open_feed(feed, self._stop, clock=self.clock.now)
             self._opened[feed.id] = source
             shift = None
             for message, received in source:
                 if shift is None:
-                    shift = self.clock() - received if self.live and is_recording(feed) else 0.0
+                    shift = self.clock.now() - received if self.live and is_recording(feed) else 0.0
                 self.ingest(feed.id, message, received, shift)
         except Exception:  # a feed must never take the node down: say so, the others go on
             log.exception("radar feed %s stopped", feed.id)
 
     def _expire_loop(self) -> None:
         while not self._stop.wait(EXPIRE_EVERY_S):
-            self.store.expire(self.clock())
+            self.store.expire(self.clock.now())
 
     def thread_ids(self) -> dict[str, int | None]:
         """The live threads' native ids by name (radar:<feed id>, radar-expiry): for their CPU time."""
